@@ -1,0 +1,32 @@
+#!/usr/bin/env node
+/**
+ * siplogon command line. Each subcommand lives in ./commands and only renders what the library
+ * reports; no protocol logic here.
+ */
+import { Command } from 'commander';
+import { addRegisterCommand } from './commands/register.js';
+import { addDiscoverCommand } from './commands/discover.js';
+import { addSignInCommand } from './commands/sign-in.js';
+import { addDiagnoseCommand } from './commands/diagnose.js';
+import { addLabCommand } from './commands/lab.js';
+
+export function buildProgram(): Command {
+  const program = new Command();
+  program
+    .name('siplogon')
+    .description('Find a SIP Registrar the way Lync/Skype for Business devices do, sign in, and diagnose failures.')
+    .showHelpAfterError()
+    .exitOverride((err) => {
+      // commander usage errors → exit 2 (documented), help/version → 0.
+      if (err.code === 'commander.helpDisplayed' || err.code === 'commander.version' || err.code === 'commander.help') process.exit(0);
+      process.exit(2);
+    });
+  addRegisterCommand(program);
+  addDiscoverCommand(program);
+  addSignInCommand(program);
+  addDiagnoseCommand(program);
+  addLabCommand(program);
+  return program;
+}
+
+await buildProgram().parseAsync(process.argv);

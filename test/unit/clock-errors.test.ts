@@ -1,0 +1,46 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { VirtualClock, seededRandom } from '../../src/core/clock.js';
+import { SiplogonError, AuthenticationError } from '../../src/errors.js';
+
+test('VirtualClock runs timers in time order, ties in creation order', () => {
+  const c = new VirtualClock(100);
+  const seen: string[] = [];
+  c.setTimeout(() => seen.push('b'), 20);
+  c.setTimeout(() => seen.push('a'), 10);
+  c.setTimeout(() => seen.push('a2'), 10);
+  const h = c.setTimeout(() => seen.push('never'), 15);
+  c.clearTimeout(h);
+  c.advance(15);
+  assert.deepEqual(seen, ['a', 'a2']);
+  assert.equal(c.now(), 115);
+  c.advance(5);
+  assert.deepEqual(seen, ['a', 'a2', 'b']);
+  assert.equal(c.pending, 0);
+});
+
+test('VirtualClock runs timers scheduled by timers within the same advance', () => {
+  const c = new VirtualClock();
+  const at: number[] = [];
+  c.setTimeout(() => { at.push(c.now()); c.setTimeout(() => at.push(c.now()), 5); }, 5);
+  c.advance(10);
+  assert.deepEqual(at, [5, 10]);
+});
+
+test('seededRandom replays and stays in [0,1)', () => {
+  const a = seededRandom(7), b = seededRandom(7);
+  for (let i = 0; i < 1000; i++) {
+    const x = a();
+    assert.equal(x, b());
+    assert.ok(x >= 0 && x < 1);
+  }
+});
+
+test('SiplogonError.is brands across copies and keeps the code', () => {
+  const e = new AuthenticationError('AUTH_FAILED', 'rejected', { details: { status: 401 } });
+  assert.ok(SiplogonError.is(e, 'AUTH_FAILED'));
+  assert.ok(!SiplogonError.is(e, 'CONNECT_REFUSED'));
+  assert.ok(!SiplogonError.is(new Error('x')));
+  assert.equal(e.name, 'AuthenticationError');
+  assert.deepEqual(JSON.parse(JSON.stringify(e)).code, 'AUTH_FAILED');
+});
