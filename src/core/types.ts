@@ -112,3 +112,17 @@ export const DEFAULT_SRV_NAMES: Readonly<Record<SrvRole, string>> = {
 
 /** Default ports when a name carries none (RFC 3261 §19.1.2, Lync host fallbacks). */
 export const DEFAULT_PORTS: Readonly<Record<SipTransport, number>> = { tls: 5061, tcp: 5060 };
+
+/** What the device remembers between sign-ins (the seed's resiliency cache). Never a secret. */
+export interface CacheRecord {
+  version: 1;
+  /** ISO time of the registration that wrote it. */
+  writtenAt: string;
+  /** AoR the record belongs to ("sip:alice@acme.test"). */
+  user: string;
+  registrar: { fqdn: string; port: number; transport: SipTransport; addresses: string[] };
+  /** In-band home/backup registrars (301 Contacts) to use on the next sign-in. */
+  inBand?: { fqdn: string; port: number; transport: SipTransport }[];
+  mediaRelays: { fqdn: string; addresses: string[]; udpPort?: number; tcpPort?: number; location?: string }[];
+  mrasUri?: string;
+}
