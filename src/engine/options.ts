@@ -1,0 +1,172 @@
+/**
+ * Public options of signIn()/diagnose() with their documented defaults, resolved once here so
+ * the rest of the engine works with a complete configuration.
+ */
+import { systemClock, type Clock, type RandomSource } from '../core/clock.js';
+import type { CandidatePolicy } from '../core/candidates.js';
+import type { SipTransport, SrvRole } from '../core/types.js';
+import { UsageError } from '../errors.js';
+
+export type PasswordSource = string | (() => string | Promise<string>);
+
+export interface SignInOptions {
+  /** Address of record, "sip:alice@acme.test" (or "alice@acme.test"). */
+  user: string;
+  /** Never logged, cached or put into an error. A function is called when a challenge needs it. */
+  password: PasswordSource;
+  /** Digest user name. @defaultValue the AoR's user part */
+  authUser?: string;
+
+  /** Bypass DHCP and DNS SRV: sign in to this registrar FQDN (Test-CsClientAuth -TargetFqdn). */
+  targetFqdn?: string;
+  /** @defaultValue 5061 for TLS, 5060 for TCP */
+  targetPort?: number;
+  /** @defaultValue 'tls' */
+  targetTransport?: SipTransport;
+
+  /** DNS servers "host:port"; default: the system's. */
+  dnsServers?: string[];
+  /** Per DNS query bound, retransmissions included. @defaultValue 2000 */
+  dnsTimeoutMs?: number;
+  /** Override the four SRV names (without the domain). */
+  srvNames?: Partial<Record<SrvRole, string>>;
+  /** Static name → addresses map, consulted before DNS (like curl --resolve). */
+  hosts?: Record<string, string[]>;
+
+  /**
+   * DHCPINFORM discovery. Off unless an interface (or a server) is given: a library should not
+   * broadcast on a network by surprise. `false` turns it off explicitly.
+   */
+  dhcp?:
+    | false
+    | {
+        interface?: string;
+        localAddress?: string;
+        server?: string;
+        serverPort?: number;
+        clientPort?: number;
+        /** @defaultValue 8000 */
+        timeoutMs?: number;
+        /** First retransmission interval (RFC 2131 uses 4 s). @defaultValue 4000 */
+        initialIntervalMs?: number;
+      };
+
+  /** Candidate policy for untrusted answers. @defaultValue refuse targets outside the SIP domain */
+  policy?: Partial<CandidatePolicy>;
+
+  /** CA bundle (PEM) to verify registrars with; default: Node's bundled CAs. */
+  ca?: string | Buffer | Array<string | Buffer>;
+  /** Verify TLS certificates and names. @defaultValue true — turning it off is for labs only. */
+  verifyTls?: boolean;
+
+  /** Cache file, or false for none. @defaultValue <OS cache dir>/siplogon/<user>.json */
+  cache?: false | { path?: string };
+
+  /** @defaultValue 5000 */
+  connectTimeoutMs?: number;
+  /** @defaultValue 5000 */
+  tlsHandshakeTimeoutMs?: number;
+  /** Non-INVITE transaction bound (Timer F). @defaultValue 32000 (64 × T1) */
+  transactionTimeoutMs?: number;
+  /** RFC 8305-style stagger between connection attempts. @defaultValue 250 */
+  staggerMs?: number;
+  /** How long a TCP candidate that connected first waits for a TLS one. @defaultValue 2000 */
+  tlsPatienceMs?: number;
+  /** How long a failed target sorts last. @defaultValue 30000 */
+  penaltyMs?: number;
+  /** Requested registration lifetime, seconds. @defaultValue 600 */
+  expires?: number;
+  /** RFC 5626 CRLF keep-alive interval; 0 disables. @defaultValue 30000 */
+  keepAliveIntervalMs?: number;
+  /** Pong deadline after a ping. @defaultValue 10000 */
+  keepAliveTimeoutMs?: number;
+  /** Re-sign-in back-off. @defaultValue base 1000 ms, cap 60000 ms, jittered */
+  backoff?: { baseMs?: number; capMs?: number };
+  /** @defaultValue 3 */
+  maxRedirects?: number;
+  /** SUBSCRIBE vnd-microsoft-provisioning-v2 and ask MRAS after registering. @defaultValue true */
+  provisioning?: boolean;
+  /** Poll local addresses and restart at once when they change. @defaultValue 2000; 0 disables */
+  networkWatchIntervalMs?: number;
+
+  /** Stable device identity (+sip.instance). @defaultValue a random UUID per process */
+  instanceId?: string;
+
+  clock?: Clock;
+  random?: RandomSource;
+  signal?: AbortSignal;
+}
+
+export interface ResolvedOptions extends Required<Omit<SignInOptions, 'targetFqdn' | 'targetPort' | 'authUser' | 'dnsServers' | 'ca' | 'signal' | 'dhcp' | 'cache' | 'backoff'>> {
+  aor: string;
+  userPart: string;
+  domain: string;
+  authUser: string;
+  targetFqdn: string | undefined;
+  targetPort: number | undefined;
+  dnsServers: string[] | undefined;
+  ca: SignInOptions['ca'];
+  signal: AbortSignal | undefined;
+  dhcp: Exclude<SignInOptions['dhcp'], false | undefined> | false;
+  cache: { path: string | undefined } | false;
+  backoff: { baseMs: number; capMs: number };
+}
+
+const AOR = /^(?:sips?:)?([^@\s:;]+)@([A-Za-z0-9.-]+)$/;
+
+export function parseAor(user: string): { aor: string; userPart: string; domain: string } {
+  const m = AOR.exec(user.trim());
+  if (!m || !m[1] || !m[2]) throw new UsageError('INVALID_URI', `not a SIP address of record: "${user}" (expected sip:user@domain)`);
+  const domain = m[2].toLowerCase().replace(/\.$/, '');
+  return { aor: `sip:${m[1]}@${domain}`, userPart: m[1], domain };
+}
+
+function positive(name: string, v: number | undefined, dflt: number, allowZero = false): number {
+  if (v === undefined) return dflt;
+  if (!Number.isFinite(v) || v < 0 || (!allowZero && v === 0)) throw new UsageError('INVALID_OPTION', `${name} must be a ${allowZero ? 'non-negative' : 'positive'} number, got ${v}`);
+  return v;
+}
+
+export function resolveOptions(o: SignInOptions): ResolvedOptions {
+  const { aor, userPart, domain } = parseAor(o.user);
+  if (typeof o.password !== 'string' && typeof o.password !== 'function') throw new UsageError('INVALID_OPTION', 'password is required');
+  const targetTransport = o.targetTransport ?? 'tls';
+  const dhcp = o.dhcp === undefined || o.dhcp === false || (!o.dhcp.interface && !o.dhcp.server && !o.dhcp.localAddress) ? false : o.dhcp;
+  return {
+    user: o.user,
+    password: o.password,
+    aor,
+    userPart,
+    domain,
+    authUser: o.authUser ?? userPart,
+    targetFqdn: o.targetFqdn?.toLowerCase().replace(/\.$/, ''),
+    targetPort: o.targetPort,
+    targetTransport,
+    dnsServers: o.dnsServers,
+    dnsTimeoutMs: positive('dnsTimeoutMs', o.dnsTimeoutMs, 2000),
+    srvNames: o.srvNames ?? {},
+    hosts: o.hosts ?? {},
+    dhcp,
+    policy: o.policy ?? {},
+    ca: o.ca,
+    verifyTls: o.verifyTls ?? true,
+    cache: o.cache === false ? false : { path: o.cache?.path },
+    connectTimeoutMs: positive('connectTimeoutMs', o.connectTimeoutMs, 5000),
+    tlsHandshakeTimeoutMs: positive('tlsHandshakeTimeoutMs', o.tlsHandshakeTimeoutMs, 5000),
+    transactionTimeoutMs: positive('transactionTimeoutMs', o.transactionTimeoutMs, 32000),
+    staggerMs: positive('staggerMs', o.staggerMs, 250, true),
+    tlsPatienceMs: positive('tlsPatienceMs', o.tlsPatienceMs, 2000, true),
+    penaltyMs: positive('penaltyMs', o.penaltyMs, 30000, true),
+    expires: positive('expires', o.expires, 600),
+    keepAliveIntervalMs: positive('keepAliveIntervalMs', o.keepAliveIntervalMs, 30000, true),
+    keepAliveTimeoutMs: positive('keepAliveTimeoutMs', o.keepAliveTimeoutMs, 10000),
+    backoff: { baseMs: positive('backoff.baseMs', o.backoff?.baseMs, 1000), capMs: positive('backoff.capMs', o.backoff?.capMs, 60000) },
+    maxRedirects: positive('maxRedirects', o.maxRedirects, 3, true),
+    provisioning: o.provisioning ?? true,
+    networkWatchIntervalMs: positive('networkWatchIntervalMs', o.networkWatchIntervalMs, 2000, true),
+    instanceId: o.instanceId ?? `urn:uuid:${crypto.randomUUID()}`,
+    clock: o.clock ?? systemClock,
+    random: o.random ?? Math.random,
+    signal: o.signal,
+  };
+}
