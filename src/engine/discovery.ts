@@ -1,0 +1,134 @@
+/**
+ * Runs discovery the seed's way: DHCPINFORM and every SRV query at once, then A/AAAA for every
+ * name the core wants resolved, at once. Each query is a step, so the diagnosis can say exactly
+ * which answer was missing. Decisions (order, policy) stay in the core.
+ */
+import { attachAddresses, planCandidates, type CandidatePlan } from '../core/candidates.js';
+import { DEFAULT_SRV_NAMES, DEFAULT_PORTS, type Candidate, type DhcpInformResult, type DnsQueryResult, type SrvRole } from '../core/types.js';
+import { informDhcp } from '../discovery/dhcp-client.js';
+import type { DnsClient } from '../discovery/dns.js';
+import { DhcpError, DnsError, SignInError } from '../errors.js';
+import type { ResolvedOptions } from './options.js';
+import type { StepRecorder } from './steps.js';
+import { isIP } from 'node:net';
+
+export interface DiscoveryOutcome {
+  mode: 'discovery' | 'target';
+  dhcp?: DhcpInformResult;
+  srv: Partial<Record<SrvRole, DnsQueryResult>>;
+  hostQueries: DnsQueryResult[];
+  plan?: CandidatePlan;
+  /** Ordered, resolved candidates. */
+  candidates: Candidate[];
+  /** Seed's cache trigger: DHCP and SRV both gave nothing, or nothing they named resolved. */
+  discoveryFailed: boolean;
+}
+
+const ROLES: SrvRole[] = ['internal-tls', 'internal-tcp', 'external-tls', 'external-tcp'];
+
+const DNS_CODE = { nxdomain: 'DNS_FAILED', nodata: 'DNS_FAILED', servfail: 'DNS_FAILED', refused: 'DNS_FAILED', timeout: 'DNS_TIMEOUT', error: 'DNS_MALFORMED' } as const;
+
+export async function runDiscovery(o: ResolvedOptions, rec: StepRecorder, dns: DnsClient): Promise<DiscoveryOutcome> {
+  if (o.targetFqdn) return targetOnly(o, rec, dns);
+
+  const dhcpP = runDhcp(o, rec);
+  const srvNames = { ...DEFAULT_SRV_NAMES, ...o.srvNames };
+  const srvEntries = await Promise.all(
+    ROLES.map(async (role) => {
+      const name = `${srvNames[role]}.${o.domain}`;
+      const step = rec.begin('dns-srv', `DNS SRV ${name}`, name, { role });
+      const r = await dns.query(name, 'SRV', o.signal);
+      const detail = { role, outcome: r.outcome, server: r.server, timeoutMs: o.dnsTimeoutMs, records: r.srv ?? [], ttl: r.ttl };
+      if (r.outcome === 'answer') step.pass(detail);
+      else step.fail(new DnsError(DNS_CODE[r.outcome], `${name}: ${r.outcome}${r.detail ? ` (${r.detail})` : ''}`), detail);
+      return [role, r] as const;
+    }),
+  );
+  const dhcp = await dhcpP;
+  const srv = Object.fromEntries(srvEntries) as Partial<Record<SrvRole, DnsQueryResult>>;
+
+  const planStep = rec.begin('candidates', 'Order registrar candidates (seed steps 1–6)');
+  const plan = planCandidates({ answers: { domain: o.domain, srv, ...(dhcp ? { dhcp } : {}) }, random: o.random, policy: o.policy });
+  const { candidates, hostQueries } = await resolveCandidates(plan.candidates, plan.hostsToResolve, o, rec, dns);
+  const planDetail = {
+    candidates: candidates.map(describeCandidate),
+    unresolved: plan.candidates.filter((c) => !candidates.includes(c) && c.addresses.length === 0).map(describeCandidate),
+    rejected: plan.rejected.map((r) => ({ ...describeCandidate(r.candidate), reason: r.reason })),
+  };
+  if (candidates.length > 0) planStep.pass(planDetail);
+  else planStep.fail(new SignInError('NO_CANDIDATES', `no registrar found for ${o.domain}`), planDetail);
+  return { mode: 'discovery', ...(dhcp ? { dhcp } : {}), srv, hostQueries, plan, candidates, discoveryFailed: candidates.length === 0 };
+}
+
+async function runDhcp(o: ResolvedOptions, rec: StepRecorder): Promise<DhcpInformResult | undefined> {
+  if (o.dhcp === false) {
+    rec.begin('dhcp-inform', 'DHCPINFORM (options 120, 43)').skip('no DHCP interface or server given (--dhcp-interface)');
+    return undefined;
+  }
+  const via = o.dhcp.interface ?? o.dhcp.localAddress ?? o.dhcp.server ?? '';
+  const timeoutMs = o.dhcp.timeoutMs ?? 8000;
+  const step = rec.begin('dhcp-inform', 'DHCPINFORM (options 120, 43)', via, { via, timeoutMs });
+  const r = await informDhcp({ ...o.dhcp, timeoutMs, vendorClass: 'MS-UC-Client', ...(o.signal ? { signal: o.signal } : {}) });
+  const detail = { outcome: r.outcome, server: r.server, sipServers: r.sipServers, msUcClient: r.msUcClient, optionsSeen: r.optionsSeen };
+  if (r.outcome === 'answer' && r.sipServers) step.pass(detail);
+  else if (r.outcome === 'answer') step.fail(new DhcpError('DHCP_MALFORMED', 'the DHCP answer carries no option 120 (SIP servers)'), detail);
+  else if (r.outcome === 'timeout') step.fail(new DhcpError('DHCP_TIMEOUT', `no DHCP answer within ${timeoutMs} ms`), detail);
+  else step.fail(new DhcpError('DHCP_SOCKET', r.detail ?? 'DHCP failed'), detail);
+  return r;
+}
+
+/** --target-fqdn: DHCP and SRV are bypassed; only the name is resolved. */
+async function targetOnly(o: ResolvedOptions, rec: StepRecorder, dns: DnsClient): Promise<DiscoveryOutcome> {
+  rec.begin('dhcp-inform', 'DHCPINFORM (options 120, 43)').skip('bypassed: --target-fqdn given');
+  const fqdn = o.targetFqdn as string;
+  const c: Candidate = {
+    fqdn,
+    port: o.targetPort ?? DEFAULT_PORTS[o.targetTransport],
+    transport: o.targetTransport,
+    source: 'target',
+    step: null,
+    origin: '--target-fqdn',
+    addresses: isIP(fqdn) ? [fqdn] : [],
+  };
+  const { candidates, hostQueries } = await resolveCandidates([c], c.addresses.length ? [] : [fqdn], o, rec, dns);
+  return { mode: 'target', srv: {}, hostQueries, candidates, discoveryFailed: candidates.length === 0 };
+}
+
+export async function resolveCandidates(
+  list: readonly Candidate[],
+  hosts: readonly string[],
+  o: ResolvedOptions,
+  rec: StepRecorder,
+  dns: DnsClient,
+): Promise<{ candidates: Candidate[]; hostQueries: DnsQueryResult[]; resolved: Map<string, string[]> }> {
+  const resolved = new Map<string, string[]>();
+  const hostQueries: DnsQueryResult[] = [];
+  await Promise.all(
+    hosts.map(async (host) => {
+      const key = host.toLowerCase().replace(/\.$/, '');
+      const fixed = o.hosts[key] ?? o.hosts[host];
+      const origin = list.find((c) => c.fqdn === key)?.origin;
+      if (fixed) {
+        resolved.set(key, [...fixed]);
+        rec.begin('dns-host', `Resolve ${key}`, key, { origin, addresses: fixed, via: 'static hosts' }).pass();
+        return;
+      }
+      const step = rec.begin('dns-host', `Resolve ${key} (A/AAAA)`, key, { origin });
+      const [a, aaaa] = await Promise.all([dns.query(key, 'A', o.signal), dns.query(key, 'AAAA', o.signal)]);
+      hostQueries.push(a, aaaa);
+      const addresses = [...(aaaa.addresses ?? []), ...(a.addresses ?? [])];
+      const detail = { a: a.outcome, aaaa: aaaa.outcome, addresses, server: a.server, timeoutMs: o.dnsTimeoutMs };
+      if (addresses.length > 0) {
+        resolved.set(key, addresses);
+        step.pass(detail);
+      } else {
+        step.fail(new DnsError(a.outcome === 'timeout' ? 'DNS_TIMEOUT' : 'DNS_FAILED', `${key} does not resolve (A ${a.outcome}, AAAA ${aaaa.outcome})`), detail);
+      }
+    }),
+  );
+  return { candidates: attachAddresses(list, resolved), hostQueries, resolved };
+}
+
+export function describeCandidate(c: Candidate): Record<string, unknown> {
+  return { fqdn: c.fqdn, port: c.port, transport: c.transport, source: c.source, step: c.step, origin: c.origin, addresses: c.addresses };
+}
