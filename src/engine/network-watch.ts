@@ -121,16 +121,20 @@ class Watcher extends EventEmitter implements NetworkWatcher {
 
   private tick(): void {
     if (this.stopped) return;
-    const next = this.sample();
-    if (next) {
-      const diff = diffAddresses(this.current, next);
-      if (diff.changed) {
-        const before = this.current;
-        this.current = next;
-        this.emit('change', before, next, diff);
+    try {
+      const next = this.sample();
+      if (next) {
+        const diff = diffAddresses(this.current, next);
+        if (diff.changed) {
+          const before = this.current;
+          this.current = next;
+          this.emit('change', before, next, diff);
+        }
       }
+    } finally {
+      // A throwing listener is the caller's bug and propagates, but must not end the polling.
+      if (!this.stopped) this.schedule();
     }
-    if (!this.stopped) this.schedule();
   }
 
   stop(): void {

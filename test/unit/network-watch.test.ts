@@ -161,6 +161,20 @@ describe('watchNetwork poller (virtual time)', () => {
     w.stop();
   });
 
+  test('a throwing change listener propagates but polling goes on', () => {
+    const r = rig({ eth0: [eth('192.0.2.5')] });
+    r.w.on('change', () => {
+      throw new Error('listener bug');
+    });
+    r.set({ eth0: [eth('192.0.2.6')] });
+    assert.throws(() => r.clock.advance(1000), /listener bug/);
+    assert.equal(r.clock.pending, 1, 'next poll still armed');
+    r.set({ eth0: [eth('192.0.2.7')] });
+    assert.throws(() => r.clock.advance(1000), /listener bug/);
+    assert.deepEqual(r.events.map((e) => e.after), [['192.0.2.6'], ['192.0.2.7']]);
+    r.w.stop();
+  });
+
   test('default interval is 2000 ms', () => {
     const clock = new VirtualClock();
     let reads = 0;
