@@ -12,7 +12,7 @@ import { constants as fsc } from 'node:fs';
 import { lstat, mkdir, open, readdir, rename, stat, unlink, type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 import type { CacheRecord } from '../core/types.js';
-import { CacheError } from '../errors.js';
+import { CacheError, UsageError } from '../errors.js';
 import { CACHE_LIMITS, CacheValidationError, parseCacheRecord, pickCacheFields } from './validate.js';
 
 export { defaultCachePath, osCacheDir, safeCacheName } from './paths.js';
@@ -102,7 +102,9 @@ export class CacheStore {
   private readonly corruptRe: RegExp;
 
   constructor(readonly options: CacheStoreOptions) {
-    if (typeof options?.path !== 'string' || options.path === '') throw new CacheError('CACHE_IO', 'cache path is empty');
+    if (typeof options?.path !== 'string' || options.path === '') {
+      throw new UsageError('INVALID_OPTION', 'CacheStore: path must be a non-empty string', { details: { option: 'path' } });
+    }
     this.file = path.resolve(options.path);
     this.dir = path.dirname(this.file);
     this.base = path.basename(this.file);

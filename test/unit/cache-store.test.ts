@@ -89,6 +89,11 @@ describe('CacheStore round trip and permissions', () => {
     assert.equal((await stat(file)).mode & 0o777, 0o600);
   });
 
+  test('empty path → INVALID_OPTION', () => {
+    assert.throws(() => new CacheStore({ path: '' }), (e: unknown) => SiplogonError.is(e, 'INVALID_OPTION'));
+    assert.throws(() => new CacheStore(undefined as unknown as { path: string }), (e: unknown) => SiplogonError.is(e, 'INVALID_OPTION'));
+  });
+
   test('clear removes the file; clearing twice is fine', async () => {
     await store.save(sample());
     await store.clear();
