@@ -116,6 +116,18 @@ export type Decoded = ReturnType<typeof dnsPacket.decode> & { opcode?: string; r
 type AnyAnswer = { type: string; name: string; ttl?: number; data?: unknown };
 
 /**
+ * dns-packet does not bounds-check RDATA: a cut packet can decode into records with garbage
+ * fields. Reading past the end (decode.bytes > length) therefore marks the packet malformed.
+ */
+export function decodeStrict(buf: Buffer): Decoded {
+  const msg = dnsPacket.decode(buf) as Decoded;
+  if (dnsPacket.decode.bytes > buf.length) {
+    throw new Error(`packet ends inside a record (${buf.length} bytes, records need ${dnsPacket.decode.bytes})`);
+  }
+  return msg;
+}
+
+/**
  * Turns a decoded response (already matched to our query) into a result. Pure: exported for the
  * unit tests. Records for other names or types are ignored; CNAMEs inside the answer are followed.
  */
@@ -384,7 +396,7 @@ class QueryRun {
     if (!this.asked.has(server)) return;
     let msg: Decoded;
     try {
-      msg = dnsPacket.decode(buf);
+      msg = decodeStrict(buf);
     } catch (err) {
       // Undecodable: if it carries our ID it is our answer, broken; otherwise ignore it but
       // remember it, so a server that only ever sends garbage is reported as such.
@@ -436,7 +448,7 @@ class QueryRun {
         acc = acc.subarray(len + 2);
         let msg: Decoded;
         try {
-          msg = dnsPacket.decode(frame);
+          msg = decodeStrict(frame);
         } catch (err) {
           return this.finish({ outcome: 'error', detail: `malformed TCP answer: ${(err as Error).message}` }, server);
         }
