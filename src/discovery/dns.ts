@@ -469,8 +469,10 @@ class QueryRun {
     if (this.done) return;
     if (this.fallback) return this.settle(this.fallback);
     if (this.tcp) return this.finish({ outcome: 'timeout', detail: 'UDP answer truncated; no TCP answer in time' }, this.tcpServer);
-    if (this.malformed) return this.finish({ outcome: 'error', detail: this.malformed.detail }, this.malformed.server || [...this.asked].join(','));
-    this.finish({ outcome: 'timeout', detail: `no answer from ${[...this.asked].join(', ')} within ${this.client.timeoutMs} ms` }, [...this.asked].join(','));
+    // `server` stays one "host:port" (the first asked); the detail names every server tried.
+    const first = [...this.asked][0] ?? '';
+    if (this.malformed) return this.finish({ outcome: 'error', detail: this.malformed.detail }, this.malformed.server || first);
+    this.finish({ outcome: 'timeout', detail: `no answer from ${[...this.asked].join(', ')} within ${this.client.timeoutMs} ms` }, first);
   }
 
   private result(r: Pick<DnsQueryResult, 'outcome' | 'srv' | 'addresses' | 'ttl' | 'detail'>, server: string): DnsQueryResult {

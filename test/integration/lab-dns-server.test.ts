@@ -96,3 +96,21 @@ test('lab DNS: refuses to listen off loopback and rejects a zone without domains
   await assert.rejects(startDnsServer({ address: '192.0.2.1', zone }), (e: unknown) => SiplogonError.is(e, 'INVALID_OPTION'));
   await assert.rejects(startDnsServer({ address: '127.0.20.44', zone: { ...zone, domains: [] } }), (e: unknown) => SiplogonError.is(e, 'INVALID_OPTION'));
 });
+
+test('lab DNS on [::1]: the client speaks UDP and TCP over IPv6 too', async () => {
+  const v6 = await startDnsServer({ address: '::1', zone });
+  try {
+    assert.match(v6.server, /^\[::1\]:\d+$/);
+    const c = new DnsClient({ servers: [v6.server], timeoutMs: 500 });
+    const r = await c.query('pool1.acme.test', 'AAAA');
+    assert.equal(r.outcome, 'answer');
+    assert.deepEqual(r.addresses, ['::1']);
+    assert.equal(r.server, v6.server);
+    const big = Array.from({ length: 40 }, (_, i) => ({ target: `fe${i}.acme.test`, port: 5061, priority: 0, weight: i }));
+    v6.setZone({ ...zone, srv: { '_sip._tcp.acme.test': big } });
+    assert.equal((await c.query('_sip._tcp.acme.test', 'SRV')).srv?.length, 40);
+    assert.deepEqual(v6.log.map((l) => l.transport), ['udp', 'udp', 'tcp']);
+  } finally {
+    await v6.stop();
+  }
+});
