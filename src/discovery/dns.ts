@@ -386,7 +386,10 @@ class QueryRun {
     } catch (err) {
       this.malformed = { server: formatServer(server), detail: `send failed: ${(err as Error).message}` };
     }
-    this.timers.push(this.clock.setTimeout(() => this.sendNext(), this.client.retransmitMs));
+    // No resend that could not be answered before the deadline anyway.
+    if (this.elapsed() + this.client.retransmitMs < this.client.timeoutMs - 1) {
+      this.timers.push(this.clock.setTimeout(() => this.sendNext(), this.client.retransmitMs));
+    }
   }
 
   private onUdp(buf: Buffer, host: string, port: number): void {
