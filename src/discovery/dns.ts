@@ -518,6 +518,20 @@ class QueryRun {
   }
 }
 
+/**
+ * The typed error for a query that gave no usable records, for callers that must throw:
+ * timeout → DNS_TIMEOUT, a malformed answer or socket trouble → DNS_MALFORMED, any other
+ * negative outcome → DNS_FAILED. Undefined for an answer.
+ */
+export function dnsResultError(r: DnsQueryResult): DnsError | undefined {
+  if (r.outcome === 'answer') return undefined;
+  const code = r.outcome === 'timeout' ? 'DNS_TIMEOUT' : r.outcome === 'error' ? 'DNS_MALFORMED' : 'DNS_FAILED';
+  const what = `${r.type} ${r.name} via ${r.server}: ${r.outcome}${r.detail ? ` (${r.detail})` : ''}`;
+  return new DnsError(code, `DNS query ${what}`, {
+    details: { name: r.name, type: r.type, server: r.server, outcome: r.outcome, latencyMs: r.latencyMs, ...(r.detail ? { detail: r.detail } : {}) },
+  });
+}
+
 /** Strips IPv6 brackets; returns the literal if `name` is an IP address, else undefined. */
 function ipLiteral(name: string): string | undefined {
   const n = /^\[(.+)\]$/.exec(name)?.[1] ?? name;

@@ -5,6 +5,7 @@ import * as dnsPacket from 'dns-packet';
 import {
   DnsClient,
   decodeStrict,
+  dnsResultError,
   interpretResponse,
   isValidDnsName,
   matchesQuery,
@@ -183,4 +184,15 @@ test('lab answerQuery: NXDOMAIN vs NODATA vs REFUSED vs FORMERR', () => {
   assert.equal(rcode(ask('h.other.test', 'A')), 5);
   assert.equal(rcode(answerQuery(zone, { type: 'query', id: 3, questions: [] })), 1);
   assert.equal(rcode(answerQuery(zone, { type: 'query', id: 3, questions: [{ name: 'h.acme.test', type: 'A' }] }, 'servfail')), 2);
+});
+
+test('dnsResultError: outcome → stable code', () => {
+  const base = { name: 'a.acme.test', type: 'A' as const, server: '127.0.0.1:53', latencyMs: 1 };
+  assert.equal(dnsResultError({ ...base, outcome: 'answer', addresses: ['127.0.0.1'] }), undefined);
+  assert.equal(dnsResultError({ ...base, outcome: 'timeout' })?.code, 'DNS_TIMEOUT');
+  assert.equal(dnsResultError({ ...base, outcome: 'error', detail: 'malformed answer' })?.code, 'DNS_MALFORMED');
+  for (const o of ['nxdomain', 'nodata', 'servfail', 'refused'] as const) assert.equal(dnsResultError({ ...base, outcome: o })?.code, 'DNS_FAILED');
+  const e = dnsResultError({ ...base, outcome: 'refused' });
+  assert.ok(SiplogonError.is(e, 'DNS_FAILED'));
+  assert.equal(e?.details.server, '127.0.0.1:53');
 });
