@@ -284,6 +284,10 @@ export function connectSip(target: ConnectTarget, opts: ConnectOptions = {}): Pr
         if (opts.rejectUnauthorized !== false) {
           const authErr = s.authorizationError as unknown as string | Error | null;
           const code = authErr === null || authErr === undefined ? null : typeof authErr === 'string' ? authErr : ((authErr as NodeJS.ErrnoException).code ?? authErr.message);
+          // Node has already run checkServerIdentity against the SNI name when the chain is good.
+          if (code === 'ERR_TLS_CERT_ALTNAME_INVALID') {
+            return fail(new TransportError('TLS_NAME_MISMATCH', `certificate of ${where} does not name ${name} (it names ${info.subjectAltNames.join(', ') || info.subject || 'nothing'})`, { details: { ...details, expected: name, tls: info } }));
+          }
           if (code) {
             const tlsCode = code === 'CERT_HAS_EXPIRED' || code === 'CERT_NOT_YET_VALID' ? 'TLS_CERT_EXPIRED' : UNTRUSTED.has(code) ? 'TLS_UNTRUSTED' : 'TLS_HANDSHAKE_FAILED';
             const what = tlsCode === 'TLS_CERT_EXPIRED' ? 'is outside its validity period' : tlsCode === 'TLS_UNTRUSTED' ? 'is not trusted' : 'was refused';

@@ -1,0 +1,206 @@
+/**
+ * The SIP layer against real Kamailio 5.6 registrars on 127.0.10.x, with a CA and server
+ * certificates made for this run.
+ */
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import net from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { SiplogonError } from '../../src/errors.js';
+import { connectSip } from '../../src/sip/connection.js';
+import { registerAt, type RegisterAtOptions } from '../../src/sip/sign-on.js';
+import { makeCa, makeServerCert, type CertFiles } from '../helpers/certs.js';
+import { startKamailio, type KamailioHandle } from '../helpers/kamailio.js';
+
+const A = '127.0.10.1'; // MD5 registrar, TCP + TLS
+const B = '127.0.10.2'; // redirects every REGISTER to A
+const C = '127.0.10.3'; // SHA-256 registrar
+const D = '127.0.10.4'; // redirects to itself (loop)
+const SILENT = '127.0.10.5'; // accepts TCP, never answers
+
+const NAMES: Record<string, string> = {
+  'registrar.example.test': A,
+  'wrong.example.test': A,
+  'redirector.example.test': B,
+  'sha.example.test': C,
+  'loop.example.test': D,
+  'silent.example.test': SILENT,
+};
+
+describe('SIP layer against a real Kamailio', () => {
+  let dir: string;
+  let ca: CertFiles;
+  let otherCa: CertFiles;
+  const kams: KamailioHandle[] = [];
+  let kA: KamailioHandle;
+  let kB: KamailioHandle;
+  let kC: KamailioHandle;
+  let silent: net.Server;
+  const silentSockets = new Set<net.Socket>();
+
+  before(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'sip-it-'));
+    ca = makeCa(dir, 'siplogon test CA');
+    otherCa = makeCa(dir, 'some other CA');
+    const srv = makeServerCert(dir, ca, ['registrar.example.test', 'redirector.example.test', 'sha.example.test']);
+    const users = { alice: 'wonder land', bob: 'builder' };
+    const tlsFiles = { certFile: srv.certFile, keyFile: srv.keyFile };
+    kA = await startKamailio({ listen: [{ proto: 'tcp', address: A, port: 5060 }, { proto: 'tls', address: A, port: 5061 }], tls: tlsFiles, users, allowEvents: 'presence, vnd-microsoft-provisioning-v2' });
+    kams.push(kA);
+    kB = await startKamailio({
+      listen: [{ proto: 'tcp', address: B, port: 5060 }, { proto: 'tls', address: B, port: 5061 }],
+      tls: tlsFiles,
+      users,
+      redirect: { contacts: ['<sip:registrar.example.test:5061;transport=tls>;q=0.9', '<sip:backup.example.test:5061;transport=tls>;q=0.5'] },
+    });
+    kams.push(kB);
+    kC = await startKamailio({ listen: [{ proto: 'tls', address: C, port: 5061 }], tls: tlsFiles, users, algorithm: 'SHA-256' });
+    kams.push(kC);
+    kams.push(await startKamailio({ listen: [{ proto: 'tcp', address: D, port: 5060 }], users, redirect: { contacts: ['<sip:loop.example.test:5060;transport=tcp>'] } }));
+    silent = net.createServer((s) => {
+      silentSockets.add(s);
+      s.on('data', () => {});
+      s.on('close', () => silentSockets.delete(s));
+    });
+    await new Promise<void>((r, j) => silent.once('error', j).listen(5060, SILENT, () => r()));
+  });
+
+  after(async () => {
+    for (const s of silentSockets) s.destroy();
+    await new Promise<void>((r) => (silent ? silent.close(() => r()) : r()));
+    await Promise.all(kams.map((k) => k.stop()));
+    if (dir) rmSync(dir, { recursive: true, force: true });
+  });
+
+  const opts = (over: Partial<RegisterAtOptions> = {}, password = 'wonder land', traces?: string[]): RegisterAtOptions => ({
+    registration: { aor: 'sip:alice@example.test', password, expires: 300 },
+    connect: { ca: ca.cert, connectTimeoutMs: 3000 },
+    client: { timerFMs: 5000, ...(traces ? { onTrace: (d, t) => traces.push(`${d} ${t}`) } : {}) },
+    resolve: async (h) => NAMES[h] ?? Promise.reject(new Error(`unknown ${h}`)),
+    ...over,
+  });
+
+  test('register over TCP; un-REGISTER removes the contact', async () => {
+    const r = await registerAt({ host: 'registrar.example.test', port: 5060, transport: 'tcp' }, opts());
+    try {
+      assert.equal(r.outcome.kind, 'registered');
+      assert.equal(r.outcome.expires, 300);
+      assert.deepEqual(r.outcome.allowEvents, ['presence', 'vnd-microsoft-provisioning-v2']);
+      const contact = r.registration.contactUri;
+      assert.match(contact, /;transport=tcp$/);
+      assert.ok((await kA.contacts()).includes(contact), 'Kamailio holds our contact');
+      await r.registration.unregister();
+      assert.ok(!(await kA.contacts()).includes(contact), 'un-REGISTER removed it');
+    } finally {
+      r.registration.close();
+      r.connection.close();
+    }
+  });
+
+  test('register over TLS with the certificate checked against the dialled FQDN', async () => {
+    const phases: string[] = [];
+    const r = await registerAt({ host: 'registrar.example.test', port: 5061, transport: 'tls' }, opts({ connect: { ca: ca.cert, onPhase: (e) => phases.push(e.phase) } }));
+    try {
+      assert.deepEqual(phases, ['tcp-connected', 'tls-established']);
+      assert.equal(r.connection.info.transport, 'tls');
+      assert.equal(r.connection.info.remoteAddress, A);
+      assert.equal(r.connection.info.tls?.authorized, true);
+      assert.ok(r.connection.info.tls?.subjectAltNames.includes('DNS:registrar.example.test'));
+      assert.match(r.connection.info.tls?.protocol ?? '', /^TLSv1\.[23]$/);
+      assert.ok((await kA.contacts()).includes(r.registration.contactUri));
+      await r.registration.unregister();
+      assert.ok(!(await kA.contacts()).includes(r.registration.contactUri));
+    } finally {
+      r.registration.close();
+      r.connection.close();
+    }
+  });
+
+  test('wrong password → AUTH_FAILED (no loop), password not in the error', async () => {
+    const before = (kA.logs().match(/SIPLOGON-TEST REGISTER/g) ?? []).length;
+    await assert.rejects(
+      registerAt({ host: 'registrar.example.test', port: 5061, transport: 'tls' }, opts({}, 'not-the-password')),
+      (e: unknown) => SiplogonError.is(e, 'AUTH_FAILED') && !JSON.stringify((e as SiplogonError).toJSON()).includes('not-the-password'),
+    );
+    await new Promise((r) => setTimeout(r, 200));
+    assert.equal((kA.logs().match(/SIPLOGON-TEST REGISTER/g) ?? []).length - before, 2, 'one unauthenticated and one authenticated REGISTER');
+  });
+
+  test('certificate for another name → TLS_NAME_MISMATCH and no REGISTER reaches Kamailio', async () => {
+    const before = (kA.logs().match(/SIPLOGON-TEST REGISTER/g) ?? []).length;
+    const contactsBefore = await kA.contacts();
+    await assert.rejects(registerAt({ host: 'wrong.example.test', port: 5061, transport: 'tls' }, opts()), (e: unknown) => {
+      assert.ok(SiplogonError.is(e, 'TLS_NAME_MISMATCH'), String(e));
+      const tls = (e as SiplogonError).details.tls as { subjectAltNames: string[] };
+      assert.ok(tls.subjectAltNames.includes('DNS:registrar.example.test'), 'details show the presented certificate');
+      assert.equal((e as SiplogonError).details.expected, 'wrong.example.test');
+      return true;
+    });
+    await new Promise((r) => setTimeout(r, 200));
+    assert.equal((kA.logs().match(/SIPLOGON-TEST REGISTER/g) ?? []).length, before, 'Kamailio logged no REGISTER');
+    assert.deepEqual(await kA.contacts(), contactsBefore);
+  });
+
+  test('certificate from an untrusted CA → TLS_UNTRUSTED', async () => {
+    await assert.rejects(
+      registerAt({ host: 'registrar.example.test', port: 5061, transport: 'tls' }, opts({ connect: { ca: otherCa.cert } })),
+      (e: unknown) => SiplogonError.is(e, 'TLS_UNTRUSTED') && typeof ((e as SiplogonError).details.tls as { fingerprint256?: string }).fingerprint256 === 'string',
+    );
+  });
+
+  test('registrar that accepts TCP but never answers → TRANSACTION_TIMEOUT within the bound', async () => {
+    const bound = 1500;
+    const t0 = performance.now();
+    await assert.rejects(registerAt({ host: 'silent.example.test', port: 5060, transport: 'tcp' }, opts({ client: { timerFMs: bound } })), (e: unknown) => SiplogonError.is(e, 'TRANSACTION_TIMEOUT'));
+    const took = performance.now() - t0;
+    assert.ok(took >= bound * 0.9, `not before the bound (${took} ms)`);
+    assert.ok(took < bound * 3, `and not after 3× the bound (${took} ms)`);
+  });
+
+  test('nothing listening → CONNECT_REFUSED', async () => {
+    await assert.rejects(connectSip({ address: A, port: 5999, transport: 'tcp' }, { connectTimeoutMs: 2000 }), (e: unknown) => SiplogonError.is(e, 'CONNECT_REFUSED'));
+  });
+
+  test('301 from one listener to a second → registered on the second, redirect Contacts exposed in order with q', async () => {
+    const r = await registerAt({ host: 'redirector.example.test', port: 5061, transport: 'tls' }, opts());
+    try {
+      assert.equal(r.hops.length, 2);
+      assert.equal(r.hops[0]!.redirect?.status, 301);
+      assert.deepEqual(r.hops[0]!.redirect?.contacts, [
+        { uri: 'sip:registrar.example.test:5061;transport=tls', host: 'registrar.example.test', port: 5061, transport: 'tls', q: 0.9 },
+        { uri: 'sip:backup.example.test:5061;transport=tls', host: 'backup.example.test', port: 5061, transport: 'tls', q: 0.5 },
+      ]);
+      assert.equal(r.hops[1]!.address, A);
+      assert.equal(r.connection.info.remoteAddress, A);
+      assert.ok((await kA.contacts()).includes(r.registration.contactUri));
+      assert.deepEqual(await kB.contacts(), []);
+      await r.registration.unregister();
+    } finally {
+      r.registration.close();
+      r.connection.close();
+    }
+  });
+
+  test('redirect back to the same registrar → REDIRECT_LOOP', async () => {
+    await assert.rejects(registerAt({ host: 'loop.example.test', port: 5060, transport: 'tcp' }, opts()), (e: unknown) => SiplogonError.is(e, 'REDIRECT_LOOP'));
+  });
+
+  test('SHA-256 challenge (modparam auth algorithm) → registered with an SHA-256 response', async () => {
+    const traces: string[] = [];
+    const r = await registerAt({ host: 'sha.example.test', port: 5061, transport: 'tls' }, opts({}, 'wonder land', traces));
+    try {
+      assert.equal(r.outcome.kind, 'registered');
+      assert.ok(traces.some((t) => t.startsWith('in SIP/2.0 401') && /algorithm=SHA-256/.test(t)), 'Kamailio challenged with SHA-256');
+      assert.ok(traces.some((t) => t.startsWith('out REGISTER') && /Authorization: Digest .*algorithm=SHA-256/.test(t)));
+      assert.ok(!traces.some((t) => t.includes('wonder land')), 'password never traced');
+      assert.ok((await kC.contacts()).includes(r.registration.contactUri));
+      await r.registration.unregister();
+      assert.deepEqual(await kC.contacts(), []);
+    } finally {
+      r.registration.close();
+      r.connection.close();
+    }
+  });
+});
