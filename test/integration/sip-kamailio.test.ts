@@ -159,6 +159,31 @@ describe('SIP layer against a real Kamailio', () => {
     assert.ok(took < bound * 3, `and not after 3× the bound (${took} ms)`);
   });
 
+  test('TCP accepted but no TLS handshake → TLS_HANDSHAKE_TIMEOUT within the bound', async () => {
+    const t0 = performance.now();
+    await assert.rejects(
+      connectSip({ address: SILENT, port: 5060, transport: 'tls', servername: 'silent.example.test' }, { ca: ca.cert, tlsHandshakeTimeoutMs: 800 }),
+      (e: unknown) => SiplogonError.is(e, 'TLS_HANDSHAKE_TIMEOUT'),
+    );
+    assert.ok(performance.now() - t0 < 2400, 'not after 3× the bound');
+  });
+
+  test('a peer sending a malformed message: typed error, connection closed, pending request rejected', async () => {
+    const bad = net.createServer((s) => s.once('data', () => s.write('SIP/2.0 200 OK\r\nVia: SIP/2.0/TCP x;branch=z9hG4bKx\r\nContent-Length: -5\r\n\r\n')));
+    await new Promise<void>((r) => bad.listen(5070, SILENT, () => r()));
+    try {
+      const conn = await connectSip({ address: SILENT, port: 5070, transport: 'tcp' });
+      const closed = new Promise<unknown>((r) => conn.once('close', r));
+      const { SipClient } = await import('../../src/sip/transaction.js');
+      const client = new SipClient(conn, { timerFMs: 5000 });
+      await assert.rejects(client.request('OPTIONS', { uri: 'sip:silent.example.test' }), (e: unknown) => SiplogonError.is(e, 'SIP_BAD_CONTENT_LENGTH'));
+      assert.ok(SiplogonError.is(await closed, 'SIP_BAD_CONTENT_LENGTH'));
+      assert.equal(conn.closed, true);
+    } finally {
+      await new Promise<void>((r) => bad.close(() => r()));
+    }
+  });
+
   test('nothing listening → CONNECT_REFUSED', async () => {
     await assert.rejects(connectSip({ address: A, port: 5999, transport: 'tcp' }, { connectTimeoutMs: 2000 }), (e: unknown) => SiplogonError.is(e, 'CONNECT_REFUSED'));
   });
