@@ -3,7 +3,8 @@
  * choice of the strongest offered algorithm, and response computation with qop=auth.
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { SipParseError } from '../errors.js';
+import { AuthenticationError, SipParseError } from '../errors.js';
+import { getHeaders, type SipResponse } from './message.js';
 
 export type DigestAlgorithm = 'MD5' | 'MD5-sess' | 'SHA-256' | 'SHA-256-sess' | 'SHA-512-256' | 'SHA-512-256-sess';
 
@@ -168,4 +169,49 @@ export function buildAuthorization(
   if (c.opaque !== undefined) parts.push(`opaque=${q(c.opaque)}`);
   if (useQop) parts.push('qop=auth', `nc=${nc}`, `cnonce=${q(cnonce)}`);
   return `Digest ${parts.join(', ')}`;
+}
+
+/**
+ * Answers the challenges of one logical request: the first 401/407 gets credentials; a later
+ * challenge means the credentials were refused (AUTH_FAILED) unless it says stale=true, which is
+ * honoured once (RFC 7616 §3.3). Never loops.
+ */
+export class DigestResponder {
+  private sent = false;
+  private staleRetried = false;
+
+  constructor(
+    private readonly username: string,
+    private readonly password: () => string,
+  ) {}
+
+  /** Header to add to the retried request. Throws AuthenticationError AUTH_FAILED / AUTH_UNSUPPORTED. */
+  answer(res: SipResponse, method: string, uri: string): [string, string] {
+    const hname = res.status === 407 ? 'Proxy-Authenticate' : 'WWW-Authenticate';
+    const challenges: Challenge[] = [];
+    for (const v of getHeaders(res, hname)) {
+      try {
+        challenges.push(parseChallenge(v));
+      } catch {
+        /* an unparsable challenge is skipped; if none is usable the schemes are reported */
+      }
+    }
+    const pick = pickChallenge(challenges);
+    if (!pick) {
+      const schemes = challenges.map((c) => (c.scheme.toLowerCase() === 'digest' ? `Digest(algorithm=${c.algorithm})` : c.scheme));
+      throw new AuthenticationError('AUTH_UNSUPPORTED', `server offers no supported authentication scheme (offered: ${schemes.join(', ') || 'none'})`, {
+        details: { status: res.status, schemes },
+      });
+    }
+    if (this.sent) {
+      if (pick.stale && !this.staleRetried) this.staleRetried = true;
+      else
+        throw new AuthenticationError('AUTH_FAILED', `credentials of ${this.username} were rejected (${res.status} ${res.reason})`, {
+          details: { status: res.status, reason: res.reason, realm: pick.realm, algorithm: pick.algorithm, user: this.username },
+        });
+    }
+    this.sent = true;
+    const value = buildAuthorization(pick, { username: this.username, password: this.password(), method, uri, nc: 1 });
+    return [res.status === 407 ? 'Proxy-Authorization' : 'Authorization', value];
+  }
 }

@@ -7,9 +7,9 @@ import { EventEmitter } from 'node:events';
 import { randomUUID } from 'node:crypto';
 import { AuthenticationError, RegistrationError, SiplogonError, UsageError } from '../errors.js';
 import { systemClock, type Clock, type RandomSource, type TimerHandle } from '../core/clock.js';
-import { buildAuthorization, parseChallenge, pickChallenge, type Challenge } from './digest.js';
+import { DigestResponder } from './digest.js';
 import { getHeader, getHeaders, parseNameAddr, parseUri, type SipResponse } from './message.js';
-import { newCallId, newTag, type SipClient } from './transaction.js';
+import { newCallId, newTag, type RequestOptions, type SipClient } from './transaction.js';
 
 export interface RedirectContact {
   uri: string;
@@ -168,40 +168,14 @@ export class Registration extends EventEmitter<RegistrationEvents> {
   private async exchange(initialExpires: number): Promise<SipResponse> {
     let expires = initialExpires;
     let auth: [string, string] | undefined;
-    let staleRetried = false;
+    const digest = new DigestResponder(this.authUser, () => this.password());
     let intervalRetries = 0;
     for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
       const headers = this.headers(expires);
       if (auth) headers.push(auth);
       const res = await this.client.request('REGISTER', { uri: this.registrarUri, headers });
       if (res.status === 401 || res.status === 407) {
-        const hname = res.status === 401 ? 'WWW-Authenticate' : 'Proxy-Authenticate';
-        const challenges: Challenge[] = [];
-        for (const v of getHeaders(res, hname)) {
-          try {
-            challenges.push(parseChallenge(v));
-          } catch {
-            /* an unparsable challenge is skipped; if none is usable we report the schemes */
-          }
-        }
-        const pick = pickChallenge(challenges);
-        if (!pick) {
-          const schemes = challenges.map((c) => (c.scheme.toLowerCase() === 'digest' ? `Digest(algorithm=${c.algorithm})` : c.scheme));
-          throw new AuthenticationError('AUTH_UNSUPPORTED', `registrar offers no supported authentication scheme (offered: ${schemes.join(', ') || 'none'})`, {
-            details: { status: res.status, schemes },
-          });
-        }
-        if (auth) {
-          if (pick.stale && !staleRetried) staleRetried = true;
-          else
-            throw new AuthenticationError('AUTH_FAILED', `registrar rejected the credentials of ${this.authUser} (${res.status} ${res.reason})`, {
-              details: { status: res.status, reason: res.reason, realm: pick.realm, algorithm: pick.algorithm, user: this.authUser },
-            });
-        }
-        auth = [
-          res.status === 401 ? 'Authorization' : 'Proxy-Authorization',
-          buildAuthorization(pick, { username: this.authUser, password: this.password(), method: 'REGISTER', uri: this.registrarUri }),
-        ];
+        auth = digest.answer(res, 'REGISTER', this.registrarUri);
         continue;
       }
       if (res.status === 423 && expires > 0) {
@@ -294,4 +268,28 @@ export function parseRedirectContacts(res: SipResponse, current: 'tls' | 'tcp' =
     }
   }
   return out;
+}
+
+/**
+ * Sends a request outside the registration (SUBSCRIBE for provisioning, SERVICE, …) over the
+ * client's connection, answering 401/407 like REGISTER does. The caller supplies From/To/Call-ID/
+ * CSeq or lets the client generate them; a fresh CSeq is needed after a challenge, so headers
+ * are rebuilt per attempt by `headers(attempt)`.
+ */
+export async function requestWithAuth(
+  client: SipClient,
+  method: string,
+  o: Omit<RequestOptions, 'headers'> & { headers?: (attempt: number) => Array<[string, string]> },
+  creds: { username: string; password: string | (() => string) },
+): Promise<SipResponse> {
+  const digest = new DigestResponder(creds.username, typeof creds.password === 'function' ? creds.password : () => creds.password as string);
+  let auth: [string, string] | undefined;
+  for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
+    const headers = o.headers ? o.headers(attempt) : [];
+    if (auth) headers.push(auth);
+    const res = await client.request(method, { ...o, headers });
+    if (res.status !== 401 && res.status !== 407) return res;
+    auth = digest.answer(res, method, o.uri);
+  }
+  throw new AuthenticationError('AUTH_FAILED', `${method} gave up after ${MAX_ATTEMPTS} challenges`);
 }

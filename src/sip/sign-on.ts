@@ -80,16 +80,17 @@ export async function registerAt(target: RegistrarTarget, opts: RegisterAtOption
     );
     if (conn.info.tls) hop.tls = conn.info.tls;
     const client = new SipClient(conn, { ...opts.client, ...(opts.clock ? { clock: opts.clock } : {}) });
-    const registration = new Registration(client, {
-      ...opts.registration,
-      ...(opts.clock ? { clock: opts.clock } : {}),
-      ...(opts.random ? { random: opts.random } : {}),
-    });
+    let registration: Registration | undefined;
     let outcome: RegisterOutcome;
     try {
+      registration = new Registration(client, {
+        ...opts.registration,
+        ...(opts.clock ? { clock: opts.clock } : {}),
+        ...(opts.random ? { random: opts.random } : {}),
+      });
       outcome = await registration.register();
     } catch (err) {
-      registration.close();
+      registration?.close();
       conn.close();
       if (err instanceof SiplogonError) err.details.hops = hops.map((h) => ({ host: h.host, port: h.port, transport: h.transport, address: h.address }));
       throw err;

@@ -10,7 +10,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { SiplogonError } from '../../src/errors.js';
 import { connectSip } from '../../src/sip/connection.js';
+import { getHeader } from '../../src/sip/message.js';
 import { registerAt, type RegisterAtOptions } from '../../src/sip/sign-on.js';
+import { requestWithAuth } from '../../src/sip/register.js';
 import { makeCa, makeServerCert, type CertFiles } from '../helpers/certs.js';
 import { startKamailio, type KamailioHandle } from '../helpers/kamailio.js';
 
@@ -19,6 +21,8 @@ const B = '127.0.10.2'; // redirects every REGISTER to A
 const C = '127.0.10.3'; // SHA-256 registrar
 const D = '127.0.10.4'; // redirects to itself (loop)
 const SILENT = '127.0.10.5'; // accepts TCP, never answers
+
+const PROV_BODY = '<provisionGroupList xmlns="http://schemas.microsoft.com/2006/09/sip/provisiongrouplist-notification">\n<provisionGroup name="ServerConfiguration"><propertyEntryList><property name="focusFactory">sip:alice@example.test;gruu;opaque=app:conf:focusfactory</property></propertyEntryList></provisionGroup>\n</provisionGroupList>';
 
 const NAMES: Record<string, string> = {
   'registrar.example.test': A,
@@ -47,7 +51,11 @@ describe('SIP layer against a real Kamailio', () => {
     const srv = makeServerCert(dir, ca, ['registrar.example.test', 'redirector.example.test', 'sha.example.test']);
     const users = { alice: 'wonder land', bob: 'builder' };
     const tlsFiles = { certFile: srv.certFile, keyFile: srv.keyFile };
-    kA = await startKamailio({ listen: [{ proto: 'tcp', address: A, port: 5060 }, { proto: 'tls', address: A, port: 5061 }], tls: tlsFiles, users, allowEvents: 'presence, vnd-microsoft-provisioning-v2' });
+    kA = await startKamailio({ listen: [{ proto: 'tcp', address: A, port: 5060 }, { proto: 'tls', address: A, port: 5061 }], tls: tlsFiles, users,
+      allowEvents: 'presence, vnd-microsoft-provisioning-v2',
+      provisioning: { body: PROV_BODY },
+      service: { body: '<credentialsResponse requestID="1"><mediaRelayList/></credentialsResponse>' },
+    });
     kams.push(kA);
     kB = await startKamailio({
       listen: [{ proto: 'tcp', address: B, port: 5060 }, { proto: 'tls', address: B, port: 5061 }],
@@ -112,6 +120,36 @@ describe('SIP layer against a real Kamailio', () => {
       assert.ok((await kA.contacts()).includes(r.registration.contactUri));
       await r.registration.unregister();
       assert.ok(!(await kA.contacts()).includes(r.registration.contactUri));
+    } finally {
+      r.registration.close();
+      r.connection.close();
+    }
+  });
+
+  test('same connection: authenticated provisioning SUBSCRIBE and SERVICE (helper options) answered with their bodies', async () => {
+    const r = await registerAt({ host: 'registrar.example.test', port: 5061, transport: 'tls' }, opts());
+    try {
+      const creds = { username: 'alice', password: 'wonder land' };
+      const common = (method: string, n: number): Array<[string, string]> => [
+        ['From', '<sip:alice@example.test>;tag=t1'],
+        ['To', '<sip:alice@example.test>'],
+        ['Call-ID', `c-${method}`],
+        ['CSeq', `${n + 1} ${method}`],
+      ];
+      const sub = await requestWithAuth(
+        r.client,
+        'SUBSCRIBE',
+        { uri: 'sip:alice@example.test', headers: (n) => [...common('SUBSCRIBE', n), ['Event', 'vnd-microsoft-provisioning-v2'], ['Accept', 'application/vnd-microsoft-roaming-provisioning-v2+xml'], ['Contact', `<${r.registration.contactUri}>`]] },
+        creds,
+      );
+      assert.equal(sub.status, 200);
+      assert.match(getHeader(sub, 'Content-Type') ?? '', /vnd-microsoft-roaming-provisioning-v2\+xml/);
+      assert.equal(sub.body.toString('utf8'), PROV_BODY);
+      const svc = await requestWithAuth(r.client, 'SERVICE', { uri: 'sip:alice@example.test', headers: (n) => common('SERVICE', n) }, creds);
+      assert.equal(svc.status, 200);
+      assert.match(svc.body.toString('utf8'), /<mediaRelayList\/>/);
+      assert.equal(r.connection.closed, false);
+      await r.registration.unregister();
     } finally {
       r.registration.close();
       r.connection.close();

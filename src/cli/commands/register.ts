@@ -62,7 +62,7 @@ export function addRegisterCommand(program: Command): void {
         let usage: { host: string; port: number; map: Map<string, string>; ca?: Buffer; timeout: number; expires: number; password: string };
         try {
           const { host, port } = parseHostPort(o.registrar, o.transport);
-          parseUri(o.user);
+          if (!parseUri(o.user).user) throw new UsageError('INVALID_URI', `--user must be an AoR with a user part, got ${JSON.stringify(o.user)}`);
           const password = process.env[o.passwordEnv];
           if (password === undefined || password === '') throw new UsageError('INVALID_OPTION', `environment variable ${o.passwordEnv} is not set`);
           usage = { host, port, map: parseResolve(o.resolve), timeout: positiveInt(o.timeout, '--timeout'), expires: positiveInt(o.expires, '--expires'), password };
