@@ -30,9 +30,12 @@ export function makeCa(dir: string, name = 'siplogon test CA'): CertFiles {
   return { certFile, keyFile, cert: readFileSync(certFile, 'utf8') };
 }
 
-/** Server certificate signed by `ca` with DNS SANs `names` (first one also the CN). */
-export function makeServerCert(dir: string, ca: CertFiles, names: string[], opts: { ips?: string[] } = {}): CertFiles {
-  const base = join(dir, `srv-${names[0]!.replace(/[^A-Za-z0-9]+/g, '-')}`);
+/**
+ * Server certificate signed by `ca` with DNS SANs `names` (first one also the CN).
+ * `expired`: notAfter one day before issue (openssl -days -1), so verification says CERT_HAS_EXPIRED.
+ */
+export function makeServerCert(dir: string, ca: CertFiles, names: string[], opts: { ips?: string[]; expired?: boolean } = {}): CertFiles {
+  const base = join(dir, `srv-${names[0]!.replace(/[^A-Za-z0-9]+/g, '-')}${opts.expired ? '-expired' : ''}`);
   const keyFile = `${base}.key`;
   const csr = `${base}.csr`;
   const certFile = `${base}.crt`;
@@ -40,6 +43,6 @@ export function makeServerCert(dir: string, ca: CertFiles, names: string[], opts
   const san = [...names.map((n) => `DNS:${n}`), ...(opts.ips ?? []).map((i) => `IP:${i}`)].join(',');
   writeFileSync(ext, `basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth,clientAuth\nsubjectAltName=${san}\n`);
   openssl(['req', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', keyFile, '-out', csr, '-subj', `/CN=${names[0]}`]);
-  openssl(['x509', '-req', '-in', csr, '-CA', ca.certFile, '-CAkey', ca.keyFile, '-CAcreateserial', '-out', certFile, '-days', '2', '-extfile', ext]);
+  openssl(['x509', '-req', '-in', csr, '-CA', ca.certFile, '-CAkey', ca.keyFile, '-CAcreateserial', '-out', certFile, '-days', opts.expired ? '-1' : '2', '-extfile', ext]);
   return { certFile, keyFile, cert: readFileSync(certFile, 'utf8') };
 }

@@ -21,6 +21,7 @@ const B = '127.0.10.2'; // redirects every REGISTER to A
 const C = '127.0.10.3'; // SHA-256 registrar
 const D = '127.0.10.4'; // redirects to itself (loop)
 const SILENT = '127.0.10.5'; // accepts TCP, never answers
+const E = '127.0.10.7'; // presents an expired certificate
 
 const PROV_BODY = '<provisionGroupList xmlns="http://schemas.microsoft.com/2006/09/sip/provisiongrouplist-notification">\n<provisionGroup name="ServerConfiguration"><propertyEntryList><property name="focusFactory">sip:alice@example.test;gruu;opaque=app:conf:focusfactory</property></propertyEntryList></provisionGroup>\n</provisionGroupList>';
 
@@ -31,6 +32,7 @@ const NAMES: Record<string, string> = {
   'sha.example.test': C,
   'loop.example.test': D,
   'silent.example.test': SILENT,
+  'expired.example.test': E,
 };
 
 describe('SIP layer against a real Kamailio', () => {
@@ -67,6 +69,8 @@ describe('SIP layer against a real Kamailio', () => {
     kC = await startKamailio({ listen: [{ proto: 'tls', address: C, port: 5061 }], tls: tlsFiles, users, algorithm: 'SHA-256' });
     kams.push(kC);
     kams.push(await startKamailio({ listen: [{ proto: 'tcp', address: D, port: 5060 }], users, redirect: { contacts: ['<sip:loop.example.test:5060;transport=tcp>'] } }));
+    const expired = makeServerCert(dir, ca, ['expired.example.test'], { expired: true });
+    kams.push(await startKamailio({ listen: [{ proto: 'tls', address: E, port: 5061 }], tls: { certFile: expired.certFile, keyFile: expired.keyFile }, users }));
     silent = net.createServer((s) => {
       silentSockets.add(s);
       s.on('data', () => {});
@@ -188,6 +192,15 @@ describe('SIP layer against a real Kamailio', () => {
     );
   });
 
+  test('expired certificate → TLS_CERT_EXPIRED with its validity in the details', async () => {
+    await assert.rejects(registerAt({ host: 'expired.example.test', port: 5061, transport: 'tls' }, opts()), (e: unknown) => {
+      assert.ok(SiplogonError.is(e, 'TLS_CERT_EXPIRED'), String(e));
+      const tls = (e as SiplogonError).details.tls as { validTo: string | null };
+      assert.ok(tls.validTo && Date.parse(tls.validTo) < Date.now());
+      return true;
+    });
+  });
+
   test('registrar that accepts TCP but never answers → TRANSACTION_TIMEOUT within the bound', async () => {
     const bound = 1500;
     const t0 = performance.now();
@@ -248,6 +261,10 @@ describe('SIP layer against a real Kamailio', () => {
 
   test('redirect back to the same registrar → REDIRECT_LOOP', async () => {
     await assert.rejects(registerAt({ host: 'loop.example.test', port: 5060, transport: 'tcp' }, opts()), (e: unknown) => SiplogonError.is(e, 'REDIRECT_LOOP'));
+  });
+
+  test('more redirects than allowed → REDIRECT_LIMIT', async () => {
+    await assert.rejects(registerAt({ host: 'redirector.example.test', port: 5061, transport: 'tls' }, opts({ maxRedirects: 0 })), (e: unknown) => SiplogonError.is(e, 'REDIRECT_LIMIT'));
   });
 
   test('SHA-256 challenge (modparam auth algorithm) → registered with an SHA-256 response', async () => {
