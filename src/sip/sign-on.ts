@@ -5,7 +5,7 @@
  */
 import { lookup } from 'node:dns/promises';
 import net from 'node:net';
-import { RegistrationError, SiplogonError, TransportError } from '../errors.js';
+import { DnsError, RegistrationError, SiplogonError } from '../errors.js';
 import { connectSip, type ConnectOptions, type SipConnection, type TlsInfo } from './connection.js';
 import { Registration, type RedirectContact, type RegisterOutcome, type RegistrationOptions } from './register.js';
 import { SipClient, type SipClientOptions } from './transaction.js';
@@ -27,6 +27,8 @@ export interface RegisterAtOptions {
   client?: SipClientOptions;
   /** Name → address; default node's dns.lookup (first address). */
   resolve?: ResolveHook;
+  /** Bound on one name resolution, default connect.connectTimeoutMs or 5000 ms. */
+  resolveTimeoutMs?: number;
   /** Redirects followed, default 3. */
   maxRedirects?: number;
   clock?: RegistrationOptions['clock'];
@@ -55,9 +57,27 @@ export const defaultResolve: ResolveHook = async (host) => {
   try {
     return (await lookup(host)).address;
   } catch (err) {
-    throw new TransportError('CONNECT_UNREACHABLE', `cannot resolve ${host}: ${(err as Error).message}`, { cause: err, details: { host } });
+    throw new DnsError('DNS_FAILED', `cannot resolve ${host}: ${(err as Error).message}`, { cause: err, details: { host, errno: (err as NodeJS.ErrnoException).code } });
   }
 };
+
+/** getaddrinfo has no timeout of its own; bound it so a dead resolver cannot hang sign-in. */
+async function resolveBounded(resolve: ResolveHook, host: string, ms: number): Promise<string> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new DnsError('DNS_TIMEOUT', `resolving ${host} took longer than ${ms} ms`, { details: { host, timeoutMs: ms } })), ms);
+  });
+  try {
+    const addr = await Promise.race([resolve(host), timeout]);
+    if (!net.isIP(addr)) throw new DnsError('DNS_FAILED', `resolver returned ${JSON.stringify(addr)} for ${host}, not an IP address`, { details: { host } });
+    return addr;
+  } catch (err) {
+    if (err instanceof SiplogonError) throw err;
+    throw new DnsError('DNS_FAILED', `cannot resolve ${host}: ${(err as Error).message}`, { cause: err, details: { host } });
+  } finally {
+    clearTimeout(timer);
+  }
+}
 
 function keyOf(t: { host: string; port: number; transport: string }): string {
   return `${t.transport}:${t.host.toLowerCase().replace(/\.$/, '')}:${t.port}`;
@@ -71,7 +91,7 @@ export async function registerAt(target: RegistrarTarget, opts: RegisterAtOption
   let cur: RegistrarTarget = target;
   for (;;) {
     seen.add(keyOf(cur));
-    const address = cur.address ?? (net.isIP(cur.host) ? cur.host : await resolve(cur.host));
+    const address = cur.address ?? (net.isIP(cur.host) ? cur.host : await resolveBounded(resolve, cur.host, opts.resolveTimeoutMs ?? opts.connect?.connectTimeoutMs ?? 5000));
     const hop: SignOnHop = { host: cur.host, port: cur.port, transport: cur.transport, address };
     hops.push(hop);
     const conn = await connectSip(

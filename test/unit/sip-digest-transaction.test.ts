@@ -219,3 +219,16 @@ test('register: refresh fires before expiry (jittered), un-REGISTER sends Expire
   assert.equal(getHeader(conn.sent.at(-1)!, 'Expires'), '0');
   assert.equal(clock.pending, 0, 'no refresh timer left');
 });
+
+test('registerAt: a resolver that hangs → DNS_TIMEOUT at its bound; one that fails → DNS_FAILED', async () => {
+  const { registerAt } = await import('../../src/sip/sign-on.js');
+  const registration = { aor: 'sip:alice@example.test', password: 'pw' };
+  await assert.rejects(
+    registerAt({ host: 'registrar.example.test', port: 5061, transport: 'tls' }, { registration, resolve: () => new Promise<string>(() => {}), resolveTimeoutMs: 50 }),
+    (e: unknown) => SiplogonError.is(e, 'DNS_TIMEOUT') && (e as SiplogonError).details.timeoutMs === 50,
+  );
+  await assert.rejects(
+    registerAt({ host: 'registrar.example.test', port: 5061, transport: 'tls' }, { registration, resolve: async () => { throw new Error('NXDOMAIN'); } }),
+    (e: unknown) => SiplogonError.is(e, 'DNS_FAILED'),
+  );
+});
