@@ -235,7 +235,7 @@ export function connectSip(target: ConnectTarget, opts: ConnectOptions = {}): Pr
     timer = setTimeout(() => fail(new TransportError('CONNECT_TIMEOUT', `TCP connect to ${where} timed out after ${connectTimeoutMs} ms`, { details: { ...details, timeoutMs: connectTimeoutMs } })), connectTimeoutMs);
     raw = net.connect({ host: target.address, port: target.port, ...(opts.localAddress ? { localAddress: opts.localAddress } : {}) });
     raw.setNoDelay(true);
-    raw.once('error', (err) => fail(mapConnectError(err, target)));
+    raw.on('error', (err) => fail(mapConnectError(err, target)));
     raw.once('connect', () => {
       if (done || !raw) return;
       clearTimeout(timer);
@@ -275,7 +275,7 @@ export function connectSip(target: ConnectTarget, opts: ConnectOptions = {}): Pr
       };
       secure = tls.connect(tlsOpts);
       const s = secure;
-      s.once('error', (err: NodeJS.ErrnoException) => {
+      s.on('error', (err: NodeJS.ErrnoException) => {
         fail(new TransportError('TLS_HANDSHAKE_FAILED', `TLS handshake with ${where} failed: ${err.message}`, { cause: err, details: { ...details, errno: err.code } }));
       });
       s.once('secureConnect', () => {

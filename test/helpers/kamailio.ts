@@ -51,7 +51,7 @@ export interface KamailioHandle {
   kill(signal?: NodeJS.Signals): void;
   /** Contact URIs currently in usrloc (kamcmd ul.dump). */
   contacts(): Promise<string[]>;
-  /** Everything Kamailio wrote to stderr so far (includes one "SIPLOGON-TEST <method>" line per request). */
+  /** Everything Kamailio wrote to stderr so far (includes one "SIPLOGON-TEST <method> from <ip:port> ci=<Call-ID>" line per request; stderr arrives asynchronously, allow a moment). */
   logs(): string;
 }
 
@@ -95,7 +95,7 @@ export function buildConfig(o: KamailioOptions, dir: string): string {
     usesTls ? `modparam("tls", "config", "${join(dir, 'tls.cfg')}")` : '',
     '',
     'request_route {',
-    '  xlog("L_NOTICE", "SIPLOGON-TEST $rm from $si:$sp\\n");',
+    '  xlog("L_NOTICE", "SIPLOGON-TEST $rm from $si:$sp ci=$ci\\n");',
     '  if (!mf_process_maxfwd_header("10")) { sl_send_reply("483", "Too Many Hops"); exit; }',
   ];
   if (o.redirect) {

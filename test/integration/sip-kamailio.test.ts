@@ -100,6 +100,16 @@ describe('SIP layer against a real Kamailio', () => {
       assert.equal(r.outcome.kind, 'registered');
       assert.equal(r.outcome.expires, 300);
       assert.deepEqual(r.outcome.allowEvents, ['presence', 'vnd-microsoft-provisioning-v2']);
+      // RFC 5626 §3.5.1: Kamailio answers our double-CRLF ping with a single-CRLF pong.
+      const pong = new Promise<string>((res) => {
+        const t = setTimeout(() => res('no pong within 3 s'), 3000);
+        r.connection.once('pong', () => {
+          clearTimeout(t);
+          res('pong');
+        });
+      });
+      r.connection.ping();
+      assert.equal(await pong, 'pong');
       const contact = r.registration.contactUri;
       assert.match(contact, /;transport=tcp$/);
       assert.ok((await kA.contacts()).includes(contact), 'Kamailio holds our contact');
@@ -161,16 +171,21 @@ describe('SIP layer against a real Kamailio', () => {
   });
 
   test('wrong password → AUTH_FAILED (no loop), password not in the error', async () => {
-    const before = (kA.logs().match(/SIPLOGON-TEST REGISTER/g) ?? []).length;
+    const traces: string[] = [];
     await assert.rejects(
-      registerAt({ host: 'registrar.example.test', port: 5061, transport: 'tls' }, opts({}, 'not-the-password')),
+      registerAt({ host: 'registrar.example.test', port: 5061, transport: 'tls' }, opts({}, 'not-the-password', traces)),
       (e: unknown) => SiplogonError.is(e, 'AUTH_FAILED') && !JSON.stringify((e as SiplogonError).toJSON()).includes('not-the-password'),
     );
-    await new Promise((r) => setTimeout(r, 200));
-    assert.equal((kA.logs().match(/SIPLOGON-TEST REGISTER/g) ?? []).length - before, 2, 'one unauthenticated and one authenticated REGISTER');
+    const callId = /\r\nCall-ID: (\S+)\r\n/.exec(traces[0] ?? '')?.[1];
+    assert.ok(callId);
+    assert.equal(traces.filter((t) => t.startsWith('out REGISTER')).length, 2, 'one unauthenticated and one authenticated REGISTER');
+    assert.ok(!traces.some((t) => t.includes('not-the-password')));
+    await new Promise((r) => setTimeout(r, 300)); // Kamailio's stderr arrives asynchronously
+    assert.equal(kA.logs().split('\n').filter((l) => l.includes('SIPLOGON-TEST REGISTER') && l.includes(`ci=${callId}`)).length, 2, 'Kamailio saw exactly two');
   });
 
   test('certificate for another name → TLS_NAME_MISMATCH and no REGISTER reaches Kamailio', async () => {
+    await new Promise((r) => setTimeout(r, 300)); // let earlier tests' log lines arrive
     const before = (kA.logs().match(/SIPLOGON-TEST REGISTER/g) ?? []).length;
     const contactsBefore = await kA.contacts();
     await assert.rejects(registerAt({ host: 'wrong.example.test', port: 5061, transport: 'tls' }, opts()), (e: unknown) => {
