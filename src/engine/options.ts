@@ -59,8 +59,11 @@ export interface SignInOptions {
   /** Verify TLS certificates and names. @defaultValue true — turning it off is for labs only. */
   verifyTls?: boolean;
 
-  /** Cache file, or false for none. @defaultValue <OS cache dir>/siplogon/<user>.json */
-  cache?: false | { path?: string };
+  /**
+   * Cache file, or false for none. `readOnly` uses it without flushing or rewriting it (the
+   * diagnosis must not change what the device uses next). @defaultValue <OS cache dir>/siplogon/<user>.json
+   */
+  cache?: false | { path?: string; readOnly?: boolean };
 
   /** @defaultValue 5000 */
   connectTimeoutMs?: number;
@@ -108,7 +111,7 @@ export interface ResolvedOptions extends Required<Omit<SignInOptions, 'targetFqd
   ca: SignInOptions['ca'];
   signal: AbortSignal | undefined;
   dhcp: Exclude<SignInOptions['dhcp'], false | undefined> | false;
-  cache: { path: string | undefined } | false;
+  cache: { path: string | undefined; readOnly: boolean } | false;
   backoff: { baseMs: number; capMs: number };
 }
 
@@ -150,7 +153,7 @@ export function resolveOptions(o: SignInOptions): ResolvedOptions {
     policy: o.policy ?? {},
     ca: o.ca,
     verifyTls: o.verifyTls ?? true,
-    cache: o.cache === false ? false : { path: o.cache?.path },
+    cache: o.cache === false ? false : { path: o.cache?.path, readOnly: o.cache?.readOnly ?? false },
     connectTimeoutMs: positive('connectTimeoutMs', o.connectTimeoutMs, 5000),
     tlsHandshakeTimeoutMs: positive('tlsHandshakeTimeoutMs', o.tlsHandshakeTimeoutMs, 5000),
     transactionTimeoutMs: positive('transactionTimeoutMs', o.transactionTimeoutMs, 32000),

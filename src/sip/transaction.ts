@@ -38,6 +38,8 @@ export interface SipClientOptions {
   timerFMs?: number;
   /** Sees every message sent and received (text; passwords are never in SIP messages we build). */
   onTrace?: (direction: TraceDirection, text: string) => void;
+  /** Sees every final response matched to one of our transactions, before the caller does. */
+  onResponse?: (response: SipResponse, method: string) => void;
   /**
    * Handles requests from the server. Return an answer, or null to send nothing.
    * Default: 200 to NOTIFY, nothing to BENOTIFY (best-effort NOTIFY, [MS-SIP]), 405 otherwise.
@@ -170,6 +172,11 @@ export class SipClient {
       const p = branch ? this.pending.get(branch) : undefined;
       if (!p || parseCSeq(getHeader(m, 'CSeq'))?.method !== p.method) return;
       if (m.status < 200) return;
+      try {
+        this.opts.onResponse?.(m, p.method);
+      } catch {
+        /* an observer must never break signalling */
+      }
       this.settle(p, () => p.resolve(m));
       return;
     }

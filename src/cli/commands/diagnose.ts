@@ -1,12 +1,72 @@
+import { writeFileSync } from 'node:fs';
 import type { Command } from 'commander';
+import { diagnose } from '../../diagnose/diagnose.js';
+import { renderHtml, renderText, stepLine } from '../../diagnose/render.js';
+import type { StepRecord } from '../../engine/steps.js';
+import { addConnectionOptions, readPassword, reportError, toSignInOptions, type CommonFlags } from '../common.js';
 
-/** Placeholder until this command lands. */
+interface Flags extends CommonFlags {
+  json?: boolean;
+  report?: string;
+}
+
+const SPIN = ['⠋', '⠙', '⠹', '⠸', '⠼', '⠴', '⠦', '⠧', '⠇', '⠏'];
+
+/**
+ * A live checklist: on a TTY the running steps spin on one status line and finished steps
+ * scroll above it; when piped, one plain line per finished step.
+ */
+function checklist(out: NodeJS.WriteStream): { onStep: (s: Readonly<StepRecord>, phase: 'start' | 'end') => void; done: () => void } {
+  const tty = out.isTTY === true;
+  const running = new Map<number, Readonly<StepRecord>>();
+  let frame = 0;
+  const draw = (): void => {
+    if (!tty) return;
+    const titles = [...running.values()].map((s) => s.title);
+    out.write(`\r\x1b[2K${titles.length ? `${SPIN[frame++ % SPIN.length]} ${titles.join(' · ').slice(0, (out.columns || 100) - 4)}` : ''}`);
+  };
+  const timer = tty ? setInterval(draw, 80) : undefined;
+  return {
+    onStep(s, phase) {
+      if (phase === 'start') running.set(s.id, s);
+      else {
+        running.delete(s.id);
+        if (tty) out.write('\r\x1b[2K');
+        out.write(`  ${stepLine(s as StepRecord)}\n`);
+      }
+      draw();
+    },
+    done() {
+      if (timer) clearInterval(timer);
+      if (tty) out.write('\r\x1b[2K');
+    },
+  };
+}
+
 export function addDiagnoseCommand(program: Command): void {
-  program
+  const cmd = program
     .command('diagnose')
-    .description('(not implemented yet)')
-    .action(() => {
-      process.stderr.write('siplogon diagnose: not implemented yet\n');
-      process.exitCode = 2;
+    .description('synthetic sign-in transaction (like Test-CsClientAuth): shows where and why sign-in fails, and the fix');
+  addConnectionOptions(cmd, { password: true, target: true, cache: true })
+    .option('--json', 'print the report as JSON (schema/diagnosis-v1.schema.json)')
+    .option('--report <file.html>', 'also write a self-contained HTML report')
+    .addHelpText('after', '\nExit codes: 0 signed in, 1 failed at a step, 2 usage error.')
+    .action(async (flags: Flags) => {
+      try {
+        const password = readPassword(flags.passwordEnv);
+        const opts = toSignInOptions(flags, password);
+        // A diagnosis must not change what the device would use next: it reads the cache but never writes it.
+        const live = flags.json ? undefined : checklist(process.stdout);
+        if (live) process.stdout.write(`siplogon diagnose — ${flags.user}\n`);
+        if (opts.cache !== false) opts.cache = { ...opts.cache, readOnly: true };
+        const report = await diagnose({ ...opts, ...(live ? { onStep: live.onStep } : {}) });
+        live?.done();
+        if (flags.report) writeFileSync(flags.report, renderHtml(report), { mode: 0o644 });
+        if (flags.json) process.stdout.write(JSON.stringify(report, null, 2) + '\n');
+        else process.stdout.write('\n' + renderText(report).split('\n').filter((l) => !l.startsWith('  ') && !l.startsWith('siplogon diagnose')).join('\n'));
+        process.exitCode = report.result === 'pass' ? 0 : 1;
+      } catch (err) {
+        reportError('diagnose', err);
+      }
     });
 }

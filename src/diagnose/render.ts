@@ -1,0 +1,120 @@
+/**
+ * Presentations of the step record: one-line summaries (CLI checklist), a text report and a
+ * self-contained HTML page. Everything shown comes from the record, which never holds secrets.
+ */
+import type { StepRecord } from '../engine/steps.js';
+import type { DiagnosisReport } from './diagnose.js';
+
+const MARK: Record<StepRecord['status'], string> = { running: '…', pass: '✔', fail: '✖', skipped: '–' };
+
+function list(v: unknown): string {
+  return Array.isArray(v) ? v.map(String).join(', ') : String(v ?? '');
+}
+
+/** Short facts per step kind for a one-line summary. */
+export function stepSummary(s: StepRecord): string {
+  const d = s.detail;
+  switch (s.kind) {
+    case 'dns-srv': {
+      const recs = Array.isArray(d['records']) ? (d['records'] as { target: string; port: number; priority: number; weight: number }[]) : [];
+      return recs.length ? recs.map((r) => `${r.target}:${r.port} (prio ${r.priority}, weight ${r.weight})`).join(', ') : String(d['outcome'] ?? '');
+    }
+    case 'dns-host':
+      return Array.isArray(d['addresses']) && d['addresses'].length ? list(d['addresses']) : `A ${String(d['a'] ?? '?')}, AAAA ${String(d['aaaa'] ?? '?')}`;
+    case 'dhcp-inform': {
+      const sip = d['sipServers'] as { names?: string[]; addresses?: string[] } | undefined;
+      if (sip) return `option 120: ${list(sip.names ?? sip.addresses)}${d['msUcClient'] ? `; option 43: ${JSON.stringify(d['msUcClient'])}` : ''}`;
+      return String(d['outcome'] ?? '');
+    }
+    case 'candidates': {
+      const c = Array.isArray(d['candidates']) ? (d['candidates'] as { fqdn: string; port: number; transport: string; step: number | null; source: string }[]) : [];
+      return c.map((x) => `${x.step ? `#${x.step} ` : ''}${x.fqdn}:${x.port}/${x.transport}`).join(' › ') || 'none';
+    }
+    case 'tls-handshake': {
+      const t = (d['tls'] ?? {}) as { protocol?: string; subjectAltNames?: string[]; issuer?: string };
+      return [t.protocol, t.subjectAltNames?.length ? `SAN ${t.subjectAltNames.join(', ')}` : '', t.issuer ? `issuer ${t.issuer}` : ''].filter(Boolean).join('; ');
+    }
+    case 'register':
+    case 'authenticate':
+    case 'challenge':
+      return [d['status'], d['scheme'], d['algorithm'], d['expires'] !== undefined ? `expires ${String(d['expires'])}` : ''].filter((x) => x !== undefined && x !== '').join(' ');
+    case 'redirect':
+      return Array.isArray(d['contacts']) ? (d['contacts'] as { fqdn: string; port: number; transport: string }[]).map((c) => `${c.fqdn}:${c.port}/${c.transport}`).join(', ') : '';
+    case 'provisioning':
+      return d['mrasUri'] ? `mrasUri ${String(d['mrasUri'])}` : String(d['status'] ?? '');
+    case 'media-relay':
+      return Array.isArray(d['relays']) ? (d['relays'] as { hostName: string; addresses: string[] }[]).map((r) => `${r.hostName} (${r.addresses.join(', ') || 'unresolved'})`).join(', ') : '';
+    default:
+      return '';
+  }
+}
+
+export function stepLine(s: StepRecord): string {
+  const lat = s.latencyMs !== undefined ? `${s.latencyMs < 10 ? s.latencyMs.toFixed(1) : Math.round(s.latencyMs)} ms` : '';
+  const facts = s.status === 'fail' ? `${s.error?.code ?? ''}: ${s.error?.message ?? ''}` : s.status === 'skipped' ? (s.reason ?? '') : stepSummary(s);
+  return `${MARK[s.status]} ${s.title}${lat ? `  [${lat}]` : ''}${facts ? `  ${facts}` : ''}`;
+}
+
+export function renderText(r: DiagnosisReport): string {
+  const out: string[] = [];
+  out.push(`siplogon diagnose — ${r.user} (${r.mode === 'target-fqdn' ? `target ${r.targetFqdn ?? ''}, DHCP bypassed` : 'discovery via DHCP and DNS'})`);
+  for (const s of r.steps) out.push(`  ${stepLine(s)}`);
+  out.push('');
+  out.push(`Result      : ${r.result === 'pass' ? 'Success' : 'Failure'}`);
+  if (r.registrar) out.push(`Registrar   : ${r.registrar.fqdn}:${r.registrar.port}/${r.registrar.transport} (${r.registrar.address}, via ${r.registrar.via})`);
+  out.push(`Latency     : ${r.durationMs} ms`);
+  if (r.finding) {
+    out.push(`Failed step : #${r.finding.stepId} ${r.steps.find((s) => s.id === r.finding?.stepId)?.title ?? r.finding.kind} (${r.finding.code})`);
+    out.push(`Diagnosis   : ${r.finding.diagnosis}`);
+    out.push(`Fix         : ${r.finding.fix}`);
+    out.push(`Device shows: "${r.finding.deviceMessage}"`);
+  } else if (r.error) {
+    out.push(`Error       : ${r.error.code}: ${r.error.message}`);
+  }
+  return out.join('\n') + '\n';
+}
+
+export function escapeHtml(s: string): string {
+  return s.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c] ?? c);
+}
+
+export function renderHtml(r: DiagnosisReport): string {
+  const e = escapeHtml;
+  const rows = r.steps
+    .map((s) => {
+      const failing = r.finding?.stepId === s.id;
+      const facts = s.status === 'fail' ? `${s.error?.code ?? ''}: ${s.error?.message ?? ''}` : s.status === 'skipped' ? (s.reason ?? '') : stepSummary(s);
+      return `<tr class="${s.status}${failing ? ' decisive' : ''}"${failing ? ' id="failing-step"' : ''}><td>${s.id}</td><td class="st">${e(s.status)}</td><td>${e(s.title)}</td><td>${e(s.target ?? '')}</td><td class="num">${s.latencyMs !== undefined ? e(String(s.latencyMs)) : ''}</td><td>${e(facts)}</td></tr>`;
+    })
+    .join('\n');
+  const finding = r.finding
+    ? `<section class="finding" id="finding"><h2>Sign-in failed at step ${r.finding.stepId}: ${e(r.steps.find((s) => s.id === r.finding?.stepId)?.title ?? r.finding.kind)}</h2>
+<p><b>Diagnosis.</b> ${e(r.finding.diagnosis)}</p><p><b>Fix.</b> ${e(r.finding.fix)}</p><p><b>The device shows</b> “${e(r.finding.deviceMessage)}”</p><p class="code">${e(r.finding.code)}</p></section>`
+    : `<section class="ok" id="finding"><h2>Signed in to ${e(r.registrar ? `${r.registrar.fqdn}:${r.registrar.port}/${r.registrar.transport}` : '?')}</h2><p>Have the user sign in again: the registrar, authentication and provisioning all worked.</p></section>`;
+  const data = e(JSON.stringify(r, null, 2));
+  return `<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>siplogon diagnosis — ${e(r.user)} — ${r.result === 'pass' ? 'Success' : 'Failure'}</title>
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<style>
+body{font:14px/1.45 system-ui,sans-serif;margin:2em;color:#1b1f24;max-width:1100px}
+h1{font-size:1.4em;margin:0 0 .2em} .meta{color:#555;margin-bottom:1.2em}
+.badge{display:inline-block;padding:.1em .6em;border-radius:.3em;color:#fff;font-weight:600}
+.badge.pass{background:#1f7a3a}.badge.fail{background:#b42318}
+table{border-collapse:collapse;width:100%;margin-top:1em} td,th{border-bottom:1px solid #ddd;padding:.35em .5em;text-align:left;vertical-align:top}
+tr.fail td.st{color:#b42318;font-weight:600} tr.pass td.st{color:#1f7a3a} tr.skipped td{color:#777}
+tr.decisive{background:#fdecea} .num{text-align:right;white-space:nowrap}
+.finding{border-left:4px solid #b42318;background:#fdecea;padding:.6em 1em;margin:1em 0}
+.ok{border-left:4px solid #1f7a3a;background:#e8f5ec;padding:.6em 1em;margin:1em 0}
+.code{font-family:ui-monospace,monospace;color:#555} details{margin-top:1.5em} pre{white-space:pre-wrap;font-size:12px}
+</style></head><body>
+<h1>siplogon diagnosis <span class="badge ${r.result}">${r.result === 'pass' ? 'Success' : 'Failure'}</span></h1>
+<div class="meta">User <b>${e(r.user)}</b> · ${r.mode === 'target-fqdn' ? `target FQDN <b>${e(r.targetFqdn ?? '')}</b> (DHCP bypassed)` : 'discovery via DHCP and DNS'} · started ${e(r.startedAt)} · ${r.durationMs} ms · siplogon ${e(r.tool.version)}</div>
+${finding}
+<table><thead><tr><th>#</th><th>Status</th><th>Step</th><th>Target</th><th class="num">ms</th><th>Detail</th></tr></thead>
+<tbody>
+${rows}
+</tbody></table>
+<details><summary>Raw report (JSON)</summary><pre>${data}</pre></details>
+</body></html>
+`;
+}

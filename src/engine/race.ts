@@ -1,0 +1,135 @@
+/**
+ * The I/O half of candidate racing: the core's race machine decides when each (candidate,
+ * address) starts, which result wins and what is cancelled; this driver opens the connections
+ * (TCP connect, then TLS with the candidate's FQDN as the name to verify) and records each as steps.
+ */
+import { isIPv6 } from 'node:net';
+import { Race, type RaceCommand } from '../core/race.js';
+import type { Candidate } from '../core/types.js';
+import { SiplogonError, TransportError } from '../errors.js';
+import { connectSip, type SipConnection, type TlsInfo } from '../sip/connection.js';
+import type { ResolvedOptions } from './options.js';
+import type { StepHandle, StepRecorder } from './steps.js';
+
+export interface RaceEntry {
+  candidate: Candidate;
+  address: string;
+}
+
+export type RaceResult =
+  | { candidate: Candidate; address: string; connection: SipConnection }
+  | { failures: { candidate: Candidate; address: string; error: SiplogonError }[] };
+
+/** (candidate, address) pairs in preference order; within a candidate IPv6 and IPv4 interleave (RFC 8305 §4). */
+export function raceEntries(candidates: readonly Candidate[]): RaceEntry[] {
+  const out: RaceEntry[] = [];
+  for (const c of candidates) {
+    const v6 = c.addresses.filter((a) => isIPv6(a));
+    const v4 = c.addresses.filter((a) => !isIPv6(a));
+    for (let i = 0; i < Math.max(v6.length, v4.length); i++) {
+      if (v6[i]) out.push({ candidate: c, address: v6[i] as string });
+      if (v4[i]) out.push({ candidate: c, address: v4[i] as string });
+    }
+  }
+  return out;
+}
+
+export async function raceConnect(candidates: readonly Candidate[], o: ResolvedOptions, rec: StepRecorder, signal: AbortSignal): Promise<RaceResult> {
+  const entries = raceEntries(candidates);
+  if (entries.length === 0) return { failures: [] };
+  const aborts = entries.map(() => new AbortController());
+  const conns: (SipConnection | undefined)[] = entries.map(() => undefined);
+  const steps: (StepHandle | undefined)[] = entries.map(() => undefined);
+  const failures: { candidate: Candidate; address: string; error: SiplogonError }[] = [];
+  const onAbort = (): void => aborts.forEach((a) => a.abort());
+  signal.addEventListener('abort', onAbort, { once: true });
+
+  return new Promise<RaceResult>((resolve) => {
+    let settled = false;
+    const finish = (r: RaceResult): void => {
+      if (settled) return;
+      settled = true;
+      signal.removeEventListener('abort', onAbort);
+      resolve(r);
+    };
+    const race = new Race(
+      entries.map((e) => ({ transport: e.candidate.transport })),
+      { staggerMs: o.staggerMs, tlsPatienceMs: o.tlsPatienceMs, clock: o.clock },
+      (cmd: RaceCommand) => {
+        switch (cmd.type) {
+          case 'start':
+            start(cmd.index);
+            break;
+          case 'cancel': {
+            aborts[cmd.index]?.abort();
+            const c = conns[cmd.index];
+            conns[cmd.index] = undefined;
+            c?.close();
+            steps[cmd.index]?.skip('cancelled: another candidate won the race');
+            break;
+          }
+          case 'winner': {
+            const e = entries[cmd.index] as RaceEntry;
+            const connection = conns[cmd.index] as SipConnection;
+            finish({ candidate: e.candidate, address: e.address, connection });
+            break;
+          }
+          case 'all-failed':
+            finish({ failures });
+            break;
+        }
+      },
+    );
+
+    const start = (i: number): void => {
+      const e = entries[i] as RaceEntry;
+      const c = e.candidate;
+      const where = `${e.address.includes(':') ? `[${e.address}]` : e.address}:${c.port}`;
+      const tcp = rec.begin('tcp-connect', `TCP connect ${c.fqdn} ${where}`, where, {
+        fqdn: c.fqdn, address: e.address, port: c.port, transport: c.transport, source: c.source, step: c.step, timeoutMs: o.connectTimeoutMs,
+      });
+      steps[i] = tcp;
+      let tlsStep: StepHandle | undefined;
+      connectSip(
+        { address: e.address, port: c.port, transport: c.transport, servername: c.fqdn },
+        {
+          connectTimeoutMs: o.connectTimeoutMs,
+          tlsHandshakeTimeoutMs: o.tlsHandshakeTimeoutMs,
+          ...(o.ca !== undefined ? { ca: o.ca } : {}),
+          rejectUnauthorized: o.verifyTls,
+          signal: aborts[i]?.signal as AbortSignal,
+          onPhase: (p) => {
+            if (p.phase === 'tcp-connected') {
+              tcp.pass();
+              if (c.transport === 'tls') {
+                tlsStep = rec.begin('tls-handshake', `TLS handshake with ${c.fqdn}`, c.fqdn, { fqdn: c.fqdn, address: e.address, timeoutMs: o.tlsHandshakeTimeoutMs });
+                steps[i] = tlsStep;
+              }
+            } else if (p.phase === 'tls-established') {
+              tlsStep?.pass({ tls: p.tls });
+            }
+          },
+        },
+      ).then(
+        (conn) => {
+          if (settled || aborts[i]?.signal.aborted) {
+            conn.close();
+            return;
+          }
+          conns[i] = conn;
+          race.succeeded(i);
+        },
+        (err: unknown) => {
+          const error = SiplogonError.is(err) ? err : new TransportError('CONNECT_FAILED', String(err), { cause: err });
+          if (aborts[i]?.signal.aborted) return; // a cancelled loser, already recorded
+          const tlsInfo = (error.details['tls'] ?? undefined) as TlsInfo | undefined;
+          (tlsStep ?? tcp).fail(error, tlsInfo ? { tls: tlsInfo } : {});
+          failures.push({ candidate: c, address: e.address, error });
+          race.failed(i);
+        },
+      );
+    };
+
+    race.start();
+  });
+}

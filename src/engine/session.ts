@@ -1,0 +1,453 @@
+/**
+ * The sign-in engine: discovery → ordered candidates → staggered connection race → REGISTER
+ * (digest, redirects) → in-band provisioning → cache, then stays registered (refresh, RFC 5626
+ * keep-alive) and signs in again with capped, jittered back-off when the registrar is lost.
+ * Every action is a step on the recorder; the diagnosis runs this same code with `once: true`.
+ */
+import { EventEmitter } from 'node:events';
+import { Backoff } from '../core/backoff.js';
+import { cacheCandidates, recordFromRegistration, shouldUseCache } from '../core/cache-policy.js';
+import { SignInCycle } from '../core/cycle.js';
+import { PenaltyList } from '../core/penalty.js';
+import { candidateKey, DEFAULT_PORTS, type CacheRecord, type Candidate } from '../core/types.js';
+import { CacheStore } from '../cache/store.js';
+import { defaultCachePath } from '../cache/paths.js';
+import { DnsClient } from '../discovery/dns.js';
+import { SignInError, SiplogonError } from '../errors.js';
+import { describeCandidate, resolveCandidates, runDiscovery, type DiscoveryOutcome } from './discovery.js';
+import { resolveOptions, type ResolvedOptions, type SignInOptions } from './options.js';
+import { raceConnect } from './race.js';
+import { openRegistration, type Leg } from './sip-port.js';
+import { StepRecorder, type StepRecord } from './steps.js';
+import { watchNetwork } from './network-watch.js';
+import { postRegistration, type PostRegistration } from './provisioning.js';
+
+export type SessionState = 'starting' | 'discovering' | 'connecting' | 'registered' | 'reconnecting' | 'stopping' | 'stopped';
+
+export interface RegistrarInfo {
+  fqdn: string;
+  port: number;
+  transport: 'tls' | 'tcp';
+  address: string;
+  source: Candidate['source'];
+}
+
+export interface Registered {
+  registrar: RegistrarInfo;
+  expires: number;
+  /** Milliseconds from the start of this sign-in attempt to the 200 OK. */
+  tookMs: number;
+  /** How the list was built: fresh discovery, the in-band registrars, or the cache. */
+  via: 'discovery' | 'target' | 'in-band' | 'cache';
+  /** Home and backup registrars named by a 301 on the way, if any. */
+  inBand: { fqdn: string; port: number; transport: 'tls' | 'tcp' }[];
+  provisioning: PostRegistration;
+}
+
+export interface SessionEvents {
+  state: [state: SessionState];
+  step: [step: Readonly<StepRecord>, phase: 'start' | 'end'];
+  registered: [info: Registered];
+  lost: [reason: SiplogonError];
+  retrying: [info: { inMs: number; attempt: number; error: SiplogonError }];
+  warning: [message: string];
+  stopped: [];
+}
+
+export interface RunOptions {
+  /** Sign in once and stop (the diagnosis): no staying registered, no retry. */
+  once?: boolean;
+  /** Attach this recorder instead of a fresh one (the diagnosis keeps its own). */
+  recorder?: StepRecorder;
+}
+
+export class SignInSession extends EventEmitter<SessionEvents> {
+  readonly options: ResolvedOptions;
+  readonly recorder: StepRecorder;
+  private stateValue: SessionState = 'starting';
+  private leg: Leg | undefined;
+  private current: Registered | undefined;
+  private readonly cycle = new SignInCycle();
+  private readonly penalties: PenaltyList;
+  private readonly backoff: Backoff;
+  private readonly store: CacheStore | undefined;
+  private readonly abort = new AbortController();
+  private wake: (() => void) | undefined;
+  private readonly done: Promise<void>;
+  private readonly first: Promise<Registered>;
+  private settleFirst!: { resolve: (r: Registered) => void; reject: (e: unknown) => void };
+  private stopNetworkWatch: (() => void) | undefined;
+
+  constructor(options: SignInOptions, private readonly run: RunOptions = {}) {
+    super();
+    this.options = resolveOptions(options);
+    const o = this.options;
+    this.recorder = run.recorder ?? new StepRecorder(o.clock);
+    this.recorder.subscribe((s, p) => this.emit('step', s, p));
+    this.penalties = new PenaltyList({ clock: o.clock, penaltyMs: o.penaltyMs });
+    this.backoff = new Backoff({ baseMs: o.backoff.baseMs, capMs: o.backoff.capMs, random: o.random });
+    this.store = o.cache === false ? undefined : new CacheStore({ path: o.cache.path ?? defaultCachePath(o.aor), onWarning: (m) => this.emit('warning', m) });
+    this.first = new Promise<Registered>((resolve, reject) => {
+      this.settleFirst = { resolve, reject };
+    });
+    this.first.catch(() => undefined); // observed through ready()
+    o.signal?.addEventListener('abort', () => void this.stop(), { once: true });
+    this.done = this.loop();
+  }
+
+  get state(): SessionState {
+    return this.stateValue;
+  }
+
+  /** The current registration, if registered. */
+  get registration(): Registered | undefined {
+    return this.stateValue === 'registered' ? this.current : undefined;
+  }
+
+  /** Resolves with the first registration; rejects if `once` and sign-in failed, or on stop before it. */
+  ready(): Promise<Registered> {
+    return this.first;
+  }
+
+  /** Un-REGISTERs (when registered) and ends the session. */
+  async stop(): Promise<void> {
+    if (this.stateValue === 'stopping' || this.stateValue === 'stopped') return this.done;
+    this.setState('stopping');
+    this.abort.abort();
+    this.wake?.();
+    await this.done;
+  }
+
+  private setState(s: SessionState): void {
+    if (this.stateValue === s) return;
+    this.stateValue = s;
+    this.emit('state', s);
+  }
+
+  private get stopping(): boolean {
+    return this.abort.signal.aborted;
+  }
+
+  private async loop(): Promise<void> {
+    const o = this.options;
+    const dns = new DnsClient({ ...(o.dnsServers ? { servers: o.dnsServers } : {}), timeoutMs: o.dnsTimeoutMs });
+    if (!this.run.once && o.networkWatchIntervalMs > 0) {
+      const w = watchNetwork({ intervalMs: o.networkWatchIntervalMs });
+      w.on('change', () => this.onNetworkChange());
+      this.stopNetworkWatch = () => w.stop();
+    }
+    let attempt = 0;
+    try {
+      while (!this.stopping) {
+        try {
+          const reg = await this.signInOnce(dns);
+          attempt = 0;
+          this.backoff.reset();
+          this.current = reg;
+          this.setState('registered');
+          this.emit('registered', reg);
+          this.settleFirst.resolve(reg);
+          if (this.run.once) break;
+          const reason = await this.stayRegistered();
+          if (this.stopping) break;
+          this.emit('lost', reason);
+          // The first sign-in after a loss goes at once: a killed registrar's backup is usually up.
+          this.setState('reconnecting');
+        } catch (err) {
+          const error = asSignInError(err);
+          if (this.stopping) break;
+          if (this.run.once || isFatal(error)) {
+            this.settleFirst.reject(error);
+            break;
+          }
+          attempt += 1;
+          const inMs = this.backoff.next();
+          this.setState('reconnecting');
+          this.emit('retrying', { inMs, attempt, error });
+          await this.sleep(inMs);
+        }
+      }
+    } finally {
+      this.stopNetworkWatch?.();
+      await this.signOff();
+      dns.close();
+      this.settleFirst.reject(new SignInError('ABORTED', 'the session stopped before it signed in'));
+      this.setState('stopped');
+      this.emit('stopped');
+    }
+  }
+
+  /** One sign-in cycle per the seed: in-band registrars first once known, else discovery; cache as last resort. */
+  private async signInOnce(dns: DnsClient): Promise<Registered> {
+    const o = this.options;
+    const rec = this.recorder;
+    const started = o.clock.now();
+    this.setState('discovering');
+
+    const cached = await this.loadCache();
+    if (cached?.inBand?.length && this.cycle.inBand.length === 0 && !o.targetFqdn) this.cycle.adoptInBand(cached.inBand.map((c) => inBandCandidate(c)));
+
+    let via: Registered['via'] = o.targetFqdn ? 'target' : 'discovery';
+    let list: Candidate[];
+    let discovery: DiscoveryOutcome | undefined;
+    if (!o.targetFqdn && this.cycle.inBand.length > 0 && !this.cycle.mustRebuild) {
+      via = 'in-band';
+      const hosts = [...new Set(this.cycle.inBand.map((c) => c.fqdn))];
+      list = (await resolveCandidates(this.cycle.inBand, hosts, o, rec, dns)).candidates;
+    } else {
+      discovery = await runDiscovery(o, rec, dns);
+      list = discovery.candidates;
+      this.cycle.rebuilt();
+    }
+
+    const attemptList = async (candidates: Candidate[], source: Registered['via']): Promise<Registered | { rebuild: true } | { error: SiplogonError }> => {
+      this.setState('connecting');
+      const r = await this.tryCandidates(candidates, dns);
+      if ('leg' in r) return this.finish(r.leg, r.candidate, r.address, source, started, r.inBand, dns);
+      return r;
+    };
+
+    let result = list.length > 0 ? await attemptList(list, via) : { error: new SignInError('NO_CANDIDATES', `no registrar found for ${o.domain}`) };
+    if ('registrar' in result) return result;
+
+    // Cycle rule: a registrar we had reached failed again → rebuild from DNS and DHCP.
+    if ('rebuild' in result && via === 'in-band') {
+      discovery = await runDiscovery(o, rec, dns);
+      this.cycle.rebuilt();
+      via = 'discovery';
+      result = discovery.candidates.length > 0 ? await attemptList(discovery.candidates, via) : { error: new SignInError('NO_CANDIDATES', `no registrar found for ${o.domain}`) };
+      if ('registrar' in result) return result;
+    }
+
+    // Seed resiliency: DHCP and SRV failed (or nothing resolved) → the cached registrar.
+    if (discovery && shouldUseCache({ discoveryFailed: discovery.discoveryFailed }) && cached && !o.targetFqdn) {
+      const step = rec.begin('cache-use', `Use cached registrar ${cached.registrar.fqdn}`, cached.registrar.fqdn, { writtenAt: cached.writtenAt });
+      const fresh = await resolveCandidates([cacheCandidate(cached)], [cached.registrar.fqdn], o, rec, dns);
+      const candidates = cacheCandidates(cached, fresh.resolved.get(cached.registrar.fqdn) ?? null);
+      step.pass({ candidates: candidates.map(describeCandidate), usedCachedAddresses: !fresh.resolved.has(cached.registrar.fqdn) });
+      const r = await attemptList(candidates, 'cache');
+      if ('registrar' in r) return r;
+      if ('error' in r) throw r.error;
+    }
+    if ('error' in result) throw result.error;
+    throw new SignInError('ALL_CANDIDATES_FAILED', 'every registrar failed');
+  }
+
+  /**
+   * Races connections over the candidates, registers on the winner, follows redirects. A failed
+   * registrar is penalised and the race goes on with the rest; a recorded one abandons the cycle.
+   */
+  private async tryCandidates(
+    candidates: Candidate[],
+    dns: DnsClient,
+  ): Promise<{ leg: Leg; candidate: Candidate; address: string; inBand: Candidate[] } | { rebuild: true } | { error: SiplogonError }> {
+    const o = this.options;
+    let remaining = this.penalties.order(candidates);
+    const failures: { candidate: Candidate; error: SiplogonError }[] = [];
+    let hops = 0;
+    const visited = new Set<string>();
+    let inBand: Candidate[] = [];
+    while (remaining.length > 0 && !this.stopping) {
+      const won = await raceConnect(remaining, o, this.recorder, this.abort.signal);
+      if ('failures' in won) {
+        for (const f of won.failures) {
+          this.penalties.penalise(f.candidate);
+          failures.push(f);
+          if (this.cycle.onAttemptFailed(f.candidate) === 'rebuild') return { rebuild: true };
+        }
+        break;
+      }
+      const { candidate, address, connection } = won;
+      visited.add(candidateKey(candidate));
+      try {
+        const leg = await openRegistration(connection, candidate, o, this.recorder);
+        if (leg.outcome.kind === 'registered') return { leg, candidate, address, inBand };
+        // 301/302: Lync names the home and backup registrars; they become the in-band list.
+        const redirect = leg.outcome;
+        leg.close();
+        hops += 1;
+        const next = redirect.contacts.map((c) => redirectCandidate(c, o.domain));
+        const step = this.recorder.begin('redirect', `${redirect.status} redirect from ${candidate.fqdn}`, candidate.fqdn, { status: redirect.status, contacts: next.map(describeCandidate), hops: [...visited] });
+        if (next.length === 0) {
+          step.fail(new SignInError('REDIRECT_INVALID', 'the redirect named no usable registrar'));
+          return { error: new SignInError('REDIRECT_INVALID', `${candidate.fqdn} redirected to no usable registrar`) };
+        }
+        if (next.every((c) => visited.has(candidateKey(c)))) {
+          step.fail(new SignInError('REDIRECT_LOOP', `redirect loop: ${[...visited].join(' → ')}`));
+          return { error: new SignInError('REDIRECT_LOOP', `the registrars redirect in a loop (${[...visited].join(' → ')})`) };
+        }
+        if (hops > o.maxRedirects) {
+          step.fail(new SignInError('REDIRECT_LIMIT', `more than ${o.maxRedirects} redirects`));
+          return { error: new SignInError('REDIRECT_LIMIT', `more than ${o.maxRedirects} redirects`) };
+        }
+        step.pass();
+        inBand = next;
+        const hosts = [...new Set(next.map((c) => c.fqdn))];
+        remaining = (await resolveCandidates(next, hosts, o, this.recorder, dns)).candidates;
+      } catch (err) {
+        const error = asSignInError(err);
+        failures.push({ candidate, error });
+        if (isFatal(error)) return { error };
+        this.penalties.penalise(candidate);
+        if (this.cycle.onAttemptFailed(candidate) === 'rebuild') return { rebuild: true };
+        remaining = remaining.filter((c) => c !== candidate);
+      }
+    }
+    if (failures.length === 1 && failures[0]) return { error: failures[0].error };
+    return {
+      error: new SignInError('ALL_CANDIDATES_FAILED', `all ${failures.length} registrar candidates failed: ${failures.map((f) => `${f.candidate.fqdn}:${f.candidate.port}/${f.candidate.transport} ${f.error.code}`).join('; ')}`, {
+        details: { failures: failures.map((f) => ({ ...describeCandidate(f.candidate), code: f.error.code, message: f.error.message })) },
+      }),
+    };
+  }
+
+  private async finish(leg: Leg, candidate: Candidate, address: string, via: Registered['via'], started: number, inBand: Candidate[], dns: DnsClient): Promise<Registered> {
+    const o = this.options;
+    this.leg = leg;
+    this.cycle.onRegistered(candidate, inBand);
+    this.penalties.clear(candidate);
+    const writable = this.store && o.cache !== false && !o.cache.readOnly ? this.store : undefined;
+    if (this.store && !writable) this.recorder.begin('cache-write', 'Cache update', this.store.options.path).skip('read-only (diagnosis)');
+    // Seed: after a successful registration the stale cache is flushed.
+    if (writable) {
+      const s = this.recorder.begin('cache-write', 'Flush the stale cache', writable.options.path);
+      try {
+        await writable.clear();
+        s.pass();
+      } catch (e) {
+        s.fail(e);
+      }
+    }
+    const outcome = leg.outcome;
+    const expires = outcome.kind === 'registered' ? outcome.expires : 0;
+    const provisioning = o.provisioning ? await postRegistration(leg, o, this.recorder, dns) : { relays: [] };
+    const registrar: RegistrarInfo = { fqdn: candidate.fqdn, port: candidate.port, transport: candidate.transport, address, source: candidate.source };
+    const reg: Registered = {
+      registrar,
+      expires,
+      tookMs: Math.round(o.clock.now() - started),
+      via,
+      inBand: this.cycle.inBand.map((c) => ({ fqdn: c.fqdn, port: c.port, transport: c.transport })),
+      provisioning,
+    };
+    if (writable) {
+      const record: CacheRecord = recordFromRegistration({
+        user: o.aor,
+        registrar: { fqdn: candidate.fqdn, port: candidate.port, transport: candidate.transport, addresses: candidate.addresses.length ? candidate.addresses : [address] },
+        inBand: reg.inBand,
+        mediaRelays: provisioning.relays.map((r) => ({ fqdn: r.hostName, addresses: r.addresses, ...(r.udpPort ? { udpPort: r.udpPort } : {}), ...(r.tcpPort ? { tcpPort: r.tcpPort } : {}), ...(r.location ? { location: r.location } : {}) })),
+        ...(provisioning.mrasUri ? { mrasUri: provisioning.mrasUri } : {}),
+        now: new Date(),
+      });
+      const s = this.recorder.begin('cache-write', 'Cache the registrar and Media Relays', writable.options.path);
+      try {
+        await writable.save(record);
+        s.pass({ registrar: record.registrar, mediaRelays: record.mediaRelays.map((m) => m.fqdn) });
+      } catch (e) {
+        s.fail(e);
+        this.emit('warning', `could not write the cache: ${(e as Error).message}`);
+      }
+    }
+    return reg;
+  }
+
+  /** Resolves with the reason the registration was lost; returns early on stop. */
+  private async stayRegistered(): Promise<SiplogonError> {
+    const leg = this.leg;
+    if (!leg) return new SignInError('CONNECTION_CLOSED', 'no registration');
+    const o = this.options;
+    return new Promise<SiplogonError>((resolve) => {
+      const finish = (e: SiplogonError): void => {
+        stopKeepAlive();
+        this.wake = undefined;
+        resolve(e);
+      };
+      const stopKeepAlive = leg.keepAlive({ intervalMs: o.keepAliveIntervalMs, timeoutMs: o.keepAliveTimeoutMs, clock: o.clock }, finish);
+      leg.onLost(finish);
+      this.wake = () => finish(new SignInError('ABORTED', 'stopping'));
+    });
+  }
+
+  private onNetworkChange(): void {
+    this.backoff.networkChanged();
+    // In back-off: go now. Registered: a refresh proves (or disproves) the path at once.
+    if (this.stateValue === 'reconnecting') this.wake?.();
+    else if (this.stateValue === 'registered') this.leg?.refreshNow();
+  }
+
+  private sleep(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const t = this.options.clock.setTimeout(() => {
+        this.wake = undefined;
+        resolve();
+      }, ms);
+      this.wake = () => {
+        this.options.clock.clearTimeout(t);
+        this.wake = undefined;
+        resolve();
+      };
+    });
+  }
+
+  private async loadCache(): Promise<CacheRecord | null> {
+    if (!this.store) return null;
+    const step = this.recorder.begin('cache-load', 'Read the local cache', this.store.options.path);
+    try {
+      const r = await this.store.load();
+      if (r && r.user !== this.options.aor) {
+        step.skip(`cache belongs to ${r.user}`);
+        return null;
+      }
+      if (r) step.pass({ registrar: r.registrar, writtenAt: r.writtenAt, inBand: r.inBand ?? [] });
+      else step.skip('no cache yet (first-time bootstrap)');
+      return r;
+    } catch (e) {
+      step.fail(e);
+      return null;
+    }
+  }
+
+  private async signOff(): Promise<void> {
+    const leg = this.leg;
+    this.leg = undefined;
+    if (!leg) return;
+    const step = this.recorder.begin('unregister', 'Un-REGISTER', leg.target);
+    try {
+      await leg.unregister();
+      step.pass();
+    } catch (e) {
+      step.fail(e);
+    } finally {
+      leg.close();
+    }
+  }
+}
+
+function isFatal(e: SiplogonError): boolean {
+  // Wrong credentials or a registrar that refuses the user will not improve by retrying others.
+  return e.code === 'AUTH_FAILED' || e.code === 'AUTH_UNSUPPORTED' || e.code === 'REDIRECT_LOOP' || e.code === 'INVALID_URI' || e.code === 'INVALID_OPTION' || (e.code === 'REGISTER_REJECTED' && [403, 404].includes(Number(e.details['status'])));
+}
+
+function asSignInError(err: unknown): SiplogonError {
+  if (SiplogonError.is(err)) return err;
+  return new SignInError('ALL_CANDIDATES_FAILED', err instanceof Error ? err.message : String(err), { cause: err });
+}
+
+function inBandCandidate(c: { fqdn: string; port: number; transport: 'tls' | 'tcp' }): Candidate {
+  return { fqdn: c.fqdn, port: c.port, transport: c.transport, source: 'in-band', step: null, origin: 'in-band (301 Contact)', addresses: [] };
+}
+
+function cacheCandidate(r: CacheRecord): Candidate {
+  return { fqdn: r.registrar.fqdn, port: r.registrar.port, transport: r.registrar.transport, source: 'cache', step: null, origin: 'cache', addresses: [] };
+}
+
+function redirectCandidate(c: { host: string; port?: number | undefined; transport?: string | undefined }, domain: string): Candidate {
+  const transport = c.transport === 'tcp' ? 'tcp' : 'tls';
+  void domain;
+  return { fqdn: c.host.toLowerCase().replace(/\.$/, ''), port: c.port ?? DEFAULT_PORTS[transport], transport, source: 'redirect', step: null, origin: '301 Contact', addresses: [] };
+}
+
+/** Starts signing in; the returned session emits events and stays registered until stop(). */
+export function signIn(options: SignInOptions): SignInSession {
+  return new SignInSession(options);
+}

@@ -1,0 +1,184 @@
+/**
+ * The engine's one door to the SIP layer: a registration "leg" on one connection, with every
+ * exchange recorded as steps (register, challenge, authenticate), an authenticated generic
+ * request for SUBSCRIBE/SERVICE, RFC 5626 keep-alive, and loss detection.
+ */
+import type { Clock, TimerHandle } from '../core/clock.js';
+import type { Candidate } from '../core/types.js';
+import { SiplogonError, TransportError } from '../errors.js';
+import type { SipConnection } from '../sip/connection.js';
+import { parseChallenge } from '../sip/digest.js';
+import { getHeader, getHeaders, type SipResponse } from '../sip/message.js';
+import { Registration, requestWithAuth, type RegisterOutcome } from '../sip/register.js';
+import { newTag, SipClient } from '../sip/transaction.js';
+import type { ResolvedOptions } from './options.js';
+import type { StepRecorder } from './steps.js';
+
+export interface LegResponse {
+  status: number;
+  reason: string;
+  body: string;
+  header(name: string): string | undefined;
+  response: SipResponse;
+}
+
+export interface Leg {
+  /** "fqdn:port/transport". */
+  readonly target: string;
+  readonly connection: SipConnection;
+  readonly client: SipClient;
+  readonly registration: Registration;
+  readonly outcome: RegisterOutcome;
+  /** A request in its own transaction, answering one digest challenge with the user's credentials. */
+  request(method: string, o: { uri: string; to?: string; headers?: Array<[string, string]>; body?: string; contentType?: string }): Promise<LegResponse>;
+  /** Starts CRLF keep-alives; `onDead` when a pong is late. Returns a stop function. */
+  keepAlive(o: { intervalMs: number; timeoutMs: number; clock: Clock }, onDead: (e: SiplogonError) => void): () => void;
+  /** Called once when the connection closes or a refresh fails. */
+  onLost(cb: (e: SiplogonError) => void): void;
+  /** Re-REGISTER now (after a network change). */
+  refreshNow(): void;
+  unregister(): Promise<void>;
+  close(): void;
+}
+
+async function password(o: ResolvedOptions): Promise<string> {
+  return typeof o.password === 'function' ? await o.password() : o.password;
+}
+
+function challengeFacts(res: SipResponse): Record<string, unknown> {
+  const h = res.status === 407 ? 'Proxy-Authenticate' : 'WWW-Authenticate';
+  const offered = getHeaders(res, h).map((v) => {
+    try {
+      const c = parseChallenge(v);
+      return c.scheme.toLowerCase() === 'digest' ? { scheme: 'Digest', algorithm: c.algorithm, realm: c.realm, qop: c.qop } : { scheme: c.scheme, realm: c.realm };
+    } catch {
+      return { scheme: v.split(/\s/)[0] ?? '?' };
+    }
+  });
+  return { status: res.status, offered };
+}
+
+/**
+ * Registers on an established connection. Steps: "register" for the first REGISTER; when it is
+ * challenged, "challenge" (what the registrar offered) and "authenticate" (the answer to our
+ * credentials).
+ */
+export async function openRegistration(connection: SipConnection, candidate: Candidate, o: ResolvedOptions, rec: StepRecorder): Promise<Leg> {
+  const target = `${candidate.fqdn}:${candidate.port}/${candidate.transport}`;
+  const pw = await password(o);
+  let phase: 'register' | 'authenticate' = 'register';
+  let step = rec.begin('register', `REGISTER ${o.aor} at ${target}`, target, { aor: o.aor, timeoutMs: o.transactionTimeoutMs });
+  const client = new SipClient(connection, {
+    clock: o.clock,
+    timerFMs: o.transactionTimeoutMs,
+    userAgent: 'siplogon',
+    onResponse: (res, method) => {
+      // The first challenge ends the "register" step and opens "challenge" + "authenticate".
+      if ((res.status === 401 || res.status === 407) && phase === 'register' && method === 'REGISTER') {
+        step.pass({ status: `${res.status} ${res.reason}` });
+        rec.begin('challenge', 'Authentication challenge', target, challengeFacts(res)).pass();
+        phase = 'authenticate';
+        step = rec.begin('authenticate', `Authenticate as ${o.authUser}`, target, { aor: o.aor, timeoutMs: o.transactionTimeoutMs });
+      }
+    },
+  });
+  const registration = new Registration(client, {
+    aor: o.aor,
+    password: pw,
+    authUser: o.authUser,
+    expires: o.expires,
+    instanceId: o.instanceId,
+    clock: o.clock,
+    random: o.random,
+  });
+  let outcome: RegisterOutcome;
+  try {
+    outcome = await registration.register();
+  } catch (e) {
+    const details = SiplogonError.is(e) ? e.details : {};
+    step.fail(e, { ...details, aor: o.aor, timeoutMs: o.transactionTimeoutMs, ...(SiplogonError.is(e) && e.code === 'AUTH_UNSUPPORTED' ? { schemes: details['schemes'] } : {}) });
+    registration.close();
+    connection.close();
+    throw e;
+  }
+  if (outcome.kind === 'registered') step.pass({ status: `${outcome.response.status} ${outcome.response.reason}`, expires: outcome.expires, allowEvents: outcome.allowEvents, supported: outcome.supported, ...(outcome.gruu ? { gruu: outcome.gruu } : {}) });
+  else step.pass({ status: `${outcome.status} ${outcome.response.reason}`, redirect: outcome.contacts.map((c) => c.uri) });
+
+  const lostCbs: ((e: SiplogonError) => void)[] = [];
+  let lost = false;
+  const lose = (e: SiplogonError): void => {
+    if (lost) return;
+    lost = true;
+    for (const cb of lostCbs) cb(e);
+  };
+  connection.on('close', (err) => lose(err ?? new TransportError('CONNECTION_CLOSED', `${target} closed the connection`)));
+  registration.on('refreshFailed', (e) => lose(e));
+
+  const fromTag = newTag();
+  const leg: Leg = {
+    target,
+    connection,
+    client,
+    registration,
+    outcome,
+    async request(method, r) {
+      const headers = (): Array<[string, string]> => {
+        const h: Array<[string, string]> = [
+          ['From', `<${o.aor}>;tag=${fromTag}`],
+          ['To', `<${r.to ?? r.uri}>`],
+          ['Contact', `<${registration.contactUri}>`],
+          ...(r.headers ?? []),
+        ];
+        if (r.contentType) h.push(['Content-Type', r.contentType]);
+        return h;
+      };
+      const res = await requestWithAuth(client, method, { uri: r.uri, headers, ...(r.body !== undefined ? { body: r.body } : {}) }, { username: o.authUser, password: pw });
+      return { status: res.status, reason: res.reason, body: res.body.toString('utf8'), header: (n) => getHeader(res, n), response: res };
+    },
+    keepAlive(k, onDead) {
+      if (k.intervalMs <= 0) return () => undefined;
+      let interval: TimerHandle | undefined;
+      let deadline: TimerHandle | undefined;
+      const onPong = (): void => {
+        k.clock.clearTimeout(deadline);
+        deadline = undefined;
+      };
+      connection.on('pong', onPong);
+      const tick = (): void => {
+        interval = k.clock.setTimeout(() => {
+          if (deadline === undefined) {
+            deadline = k.clock.setTimeout(() => {
+              onDead(new TransportError('KEEPALIVE_TIMEOUT', `${target} did not answer a keep-alive within ${k.timeoutMs} ms`, { details: { timeoutMs: k.timeoutMs } }));
+            }, k.timeoutMs);
+            try {
+              connection.ping();
+            } catch {
+              /* a closed connection reports itself through 'close' */
+            }
+          }
+          tick();
+        }, k.intervalMs);
+      };
+      tick();
+      return () => {
+        k.clock.clearTimeout(interval);
+        k.clock.clearTimeout(deadline);
+        connection.off('pong', onPong);
+      };
+    },
+    onLost(cb) {
+      lostCbs.push(cb);
+    },
+    refreshNow() {
+      registration.register().catch((e: unknown) => lose(SiplogonError.is(e) ? e : new TransportError('CONNECTION_CLOSED', String(e))));
+    },
+    async unregister() {
+      await registration.unregister();
+    },
+    close() {
+      registration.close();
+      connection.close();
+    },
+  };
+  return leg;
+}
