@@ -185,42 +185,40 @@ export class SignInSession extends EventEmitter<SessionEvents> {
     this.setState('discovering');
 
     const cached = await this.loadCache();
-    if (cached?.inBand?.length && this.cycle.inBand.length === 0 && !o.targetFqdn) this.cycle.adoptInBand(cached.inBand.map((c) => inBandCandidate(c)));
-
-    let via: Registered['via'] = o.targetFqdn ? 'target' : 'discovery';
-    let list: Candidate[];
-    let discovery: DiscoveryOutcome | undefined;
-    if (!o.targetFqdn && this.cycle.inBand.length > 0 && !this.cycle.mustRebuild) {
-      via = 'in-band';
-      const hosts = [...new Set(this.cycle.inBand.map((c) => c.fqdn))];
-      list = (await resolveCandidates(this.cycle.inBand, hosts, o, rec, dns)).candidates;
-    } else {
-      discovery = await runDiscovery(o, rec, dns);
-      list = discovery.candidates;
-      this.cycle.rebuilt();
+    if (cached && !o.targetFqdn && this.cycle.inBand.length === 0) {
+      // The cached registrar was reached before: it is part of the cycle record.
+      this.cycle.onRegistered(cacheCandidate(cached), (cached.inBand ?? []).map((c) => inBandCandidate(c)));
     }
 
-    const attemptList = async (candidates: Candidate[], source: Registered['via']): Promise<Registered | { rebuild: true } | { error: SiplogonError }> => {
+    const attemptList = async (candidates: Candidate[], via: Registered['via']): Promise<Registered | { rebuild: true } | { error: SiplogonError }> => {
       this.setState('connecting');
-      const r = await this.tryCandidates(candidates, dns);
-      if ('leg' in r) return this.finish(r.leg, r.candidate, r.address, source, started, r.inBand, dns);
+      // Only a remembered list (in-band, cache) is abandoned when a reached registrar fails again;
+      // a freshly discovered list is tried to its end.
+      const r = await this.tryCandidates(candidates, dns, via === 'in-band');
+      if ('leg' in r) return this.finish(r.leg, r.candidate, r.address, via, started, r.inBand, dns);
+      if ('error' in r && isFatal(r.error)) throw r.error;
       return r;
     };
+    const noCandidates = { error: new SignInError('NO_CANDIDATES', `no registrar found for ${o.domain}`) };
 
-    let result = list.length > 0 ? await attemptList(list, via) : { error: new SignInError('NO_CANDIDATES', `no registrar found for ${o.domain}`) };
-    if ('registrar' in result) return result;
-
-    // Cycle rule: a registrar we had reached failed again → rebuild from DNS and DHCP.
-    if ('rebuild' in result && via === 'in-band') {
-      discovery = await runDiscovery(o, rec, dns);
-      this.cycle.rebuilt();
-      via = 'discovery';
-      result = discovery.candidates.length > 0 ? await attemptList(discovery.candidates, via) : { error: new SignInError('NO_CANDIDATES', `no registrar found for ${o.domain}`) };
-      if ('registrar' in result) return result;
+    // Seed: once registered, the device uses the in-band registrars; if one it had reached fails
+    // again (or none answers), the cycle ends and the list is rebuilt from DNS and DHCP.
+    if (!o.targetFqdn && this.cycle.inBand.length > 0 && !this.cycle.mustRebuild) {
+      const hosts = [...new Set(this.cycle.inBand.map((c) => c.fqdn))];
+      const inBand = (await resolveCandidates(this.cycle.inBand, hosts, o, rec, dns)).candidates;
+      if (inBand.length > 0) {
+        const r = await attemptList(inBand, 'in-band');
+        if ('registrar' in r) return r;
+      }
     }
 
-    // Seed resiliency: DHCP and SRV failed (or nothing resolved) → the cached registrar.
-    if (discovery && shouldUseCache({ discoveryFailed: discovery.discoveryFailed }) && cached && !o.targetFqdn) {
+    const discovery = await runDiscovery(o, rec, dns);
+    this.cycle.rebuilt();
+    const result = discovery.candidates.length > 0 ? await attemptList(discovery.candidates, o.targetFqdn ? 'target' : 'discovery') : noCandidates;
+    if ('registrar' in result) return result;
+
+    // Seed resiliency: DHCP and SRV failed (or nothing they named resolved) → the cached registrar.
+    if (shouldUseCache({ discoveryFailed: discovery.discoveryFailed }) && cached && !o.targetFqdn) {
       const step = rec.begin('cache-use', `Use cached registrar ${cached.registrar.fqdn}`, cached.registrar.fqdn, { writtenAt: cached.writtenAt });
       const fresh = await resolveCandidates([cacheCandidate(cached)], [cached.registrar.fqdn], o, rec, dns);
       const candidates = cacheCandidates(cached, fresh.resolved.get(cached.registrar.fqdn) ?? null);
@@ -240,6 +238,7 @@ export class SignInSession extends EventEmitter<SessionEvents> {
   private async tryCandidates(
     candidates: Candidate[],
     dns: DnsClient,
+    abandonOnRecorded: boolean,
   ): Promise<{ leg: Leg; candidate: Candidate; address: string; inBand: Candidate[] } | { rebuild: true } | { error: SiplogonError }> {
     const o = this.options;
     let remaining = this.penalties.order(candidates);
@@ -253,7 +252,7 @@ export class SignInSession extends EventEmitter<SessionEvents> {
         for (const f of won.failures) {
           this.penalties.penalise(f.candidate);
           failures.push(f);
-          if (this.cycle.onAttemptFailed(f.candidate) === 'rebuild') return { rebuild: true };
+          if (this.cycle.onAttemptFailed(f.candidate) === 'rebuild' && abandonOnRecorded) return { rebuild: true };
         }
         break;
       }
@@ -289,7 +288,7 @@ export class SignInSession extends EventEmitter<SessionEvents> {
         failures.push({ candidate, error });
         if (isFatal(error)) return { error };
         this.penalties.penalise(candidate);
-        if (this.cycle.onAttemptFailed(candidate) === 'rebuild') return { rebuild: true };
+        if (this.cycle.onAttemptFailed(candidate) === 'rebuild' && abandonOnRecorded) return { rebuild: true };
         remaining = remaining.filter((c) => c !== candidate);
       }
     }
