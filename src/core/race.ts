@@ -14,7 +14,12 @@ import type { SipTransport } from './types.js';
  *   pending ──start──▶ running ──succeeded──▶ (TLS: winner) | (TCP: held ──patience/TLS gone──▶ winner)
  *                         └──failed──▶ failed            cancelled ◀── any other entry wins
  */
-export type RaceCommand = { type: 'start'; index: number } | { type: 'cancel'; index: number } | { type: 'winner'; index: number } | { type: 'all-failed' };
+export type RaceCommand =
+  | { type: 'start'; index: number }
+  | { type: 'cancel'; index: number }
+  | { type: 'winner'; index: number }
+  | { type: 'all-failed' }
+  | { type: 'abandoned' };
 
 export interface RaceOptions {
   /** @defaultValue 250 */
@@ -87,6 +92,21 @@ export class Race {
     // RFC 8305 §5: a failure starts the next attempt at once rather than waiting out the stagger.
     this.launchNext();
     this.decide();
+  }
+
+  /**
+   * Stops the race without a winner: every running or held attempt is cancelled. Used for the
+   * seed's cycle rule (a registrar reached before failed again: rebuild from DNS and DHCP).
+   */
+  abandon(): void {
+    if (this.done) return;
+    this.states.forEach((s, j) => {
+      if (s === 'running' || s === 'held') {
+        this.states[j] = 'cancelled';
+        this.sink({ type: 'cancel', index: j });
+      } else if (s === 'pending') this.states[j] = 'cancelled';
+    });
+    this.finish({ type: 'abandoned' });
   }
 
   private launchNext(): void {

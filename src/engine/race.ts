@@ -18,7 +18,7 @@ export interface RaceEntry {
 
 export type RaceResult =
   | { candidate: Candidate; address: string; connection: SipConnection }
-  | { failures: { candidate: Candidate; address: string; error: SiplogonError }[] };
+  | { failures: { candidate: Candidate; address: string; error: SiplogonError }[]; abandoned?: boolean };
 
 /** (candidate, address) pairs in preference order; within a candidate IPv6 and IPv4 interleave (RFC 8305 §4). */
 export function raceEntries(candidates: readonly Candidate[]): RaceEntry[] {
@@ -34,7 +34,17 @@ export function raceEntries(candidates: readonly Candidate[]): RaceEntry[] {
   return out;
 }
 
-export async function raceConnect(candidates: readonly Candidate[], o: ResolvedOptions, rec: StepRecorder, signal: AbortSignal): Promise<RaceResult> {
+/**
+ * `abandonOn(candidate)` true for a failed candidate stops the whole race (the cycle rule); the
+ * result then carries `abandoned: true`.
+ */
+export async function raceConnect(
+  candidates: readonly Candidate[],
+  o: ResolvedOptions,
+  rec: StepRecorder,
+  signal: AbortSignal,
+  abandonOn: (c: Candidate) => boolean = () => false,
+): Promise<RaceResult> {
   const entries = raceEntries(candidates);
   if (entries.length === 0) return { failures: [] };
   const aborts = entries.map(() => new AbortController());
@@ -76,6 +86,9 @@ export async function raceConnect(candidates: readonly Candidate[], o: ResolvedO
           }
           case 'all-failed':
             finish({ failures });
+            break;
+          case 'abandoned':
+            finish({ failures, abandoned: true });
             break;
         }
       },
@@ -125,7 +138,8 @@ export async function raceConnect(candidates: readonly Candidate[], o: ResolvedO
           const tlsInfo = (error.details['tls'] ?? undefined) as TlsInfo | undefined;
           (tlsStep ?? tcp).fail(error, tlsInfo ? { tls: tlsInfo } : {});
           failures.push({ candidate: c, address: e.address, error });
-          race.failed(i);
+          if (abandonOn(c)) race.abandon();
+          else race.failed(i);
         },
       );
     };

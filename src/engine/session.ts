@@ -247,13 +247,14 @@ export class SignInSession extends EventEmitter<SessionEvents> {
     const visited = new Set<string>();
     let inBand: Candidate[] = [];
     while (remaining.length > 0 && !this.stopping) {
-      const won = await raceConnect(remaining, o, this.recorder, this.abort.signal);
+      const won = await raceConnect(remaining, o, this.recorder, this.abort.signal, (c) => abandonOnRecorded && this.cycle.reached.has(candidateKey(c)));
       if ('failures' in won) {
         for (const f of won.failures) {
           this.penalties.penalise(f.candidate);
           failures.push(f);
-          if (this.cycle.onAttemptFailed(f.candidate) === 'rebuild' && abandonOnRecorded) return { rebuild: true };
+          this.cycle.onAttemptFailed(f.candidate);
         }
+        if (won.abandoned) return { rebuild: true };
         break;
       }
       const { candidate, address, connection } = won;

@@ -164,6 +164,14 @@ function waitForPort(address: string, port: number, deadline: number, proc: Chil
 const live = new Set<ChildProcess>();
 let exitHookInstalled = false;
 
+function killGroup(p: ChildProcess, signal: NodeJS.Signals): void {
+  try {
+    if (p.pid) process.kill(-p.pid, signal);
+  } catch {
+    /* already gone */
+  }
+}
+
 export async function startKamailio(o: KamailioOptions): Promise<KamailioHandle> {
   if (!existsSync(KAMAILIO_BIN)) throw new Error(`${KAMAILIO_BIN} is missing: install kamailio and kamailio-tls-modules`);
   if (o.listen.length === 0) throw new Error('startKamailio: at least one listen entry is needed');
@@ -182,11 +190,13 @@ export async function startKamailio(o: KamailioOptions): Promise<KamailioHandle>
     exitHookInstalled = true;
     // Last resort so a crashed test run never leaves a registrar bound to the test addresses.
     process.on('exit', () => {
-      for (const p of live) p.kill('SIGKILL');
+      for (const p of live) killGroup(p, 'SIGKILL');
     });
   }
   // -DD: stay in the foreground as our child but keep worker processes; -E: log to stderr.
-  const proc = spawn(KAMAILIO_BIN, ['-f', cfg, '-P', join(dir, 'kamailio.pid'), '-Y', dir, '-w', dir, '-DD', '-E', '-m', '64', '-M', '8'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  // Own process group: Kamailio forks workers that hold the TCP connections, so "the registrar
+  // dies" means signalling the whole group, and no orphaned worker may keep the ports bound.
+  const proc = spawn(KAMAILIO_BIN, ['-f', cfg, '-P', join(dir, 'kamailio.pid'), '-Y', dir, '-w', dir, '-DD', '-E', '-m', '64', '-M', '8'], { stdio: ['ignore', 'pipe', 'pipe'], detached: true });
   live.add(proc);
   let log = '';
   proc.stdout!.on('data', (d: Buffer) => (log += d.toString()));
@@ -198,10 +208,12 @@ export async function startKamailio(o: KamailioOptions): Promise<KamailioHandle>
     if (stopped) return;
     stopped = true;
     if (proc.exitCode === null && proc.signalCode === null) {
-      proc.kill('SIGTERM');
-      const t = setTimeout(() => proc.kill('SIGKILL'), 5000);
+      killGroup(proc, 'SIGTERM');
+      const t = setTimeout(() => killGroup(proc, 'SIGKILL'), 5000);
       await exited;
       clearTimeout(t);
+    } else {
+      killGroup(proc, 'SIGKILL'); // the main process is gone; make sure no worker survived it
     }
     if (ownDir) rmSync(dir, { recursive: true, force: true });
   };
@@ -217,7 +229,7 @@ export async function startKamailio(o: KamailioOptions): Promise<KamailioHandle>
     pid: proc.pid!,
     dir,
     stop,
-    kill: (signal: NodeJS.Signals = 'SIGKILL') => void proc.kill(signal),
+    kill: (signal: NodeJS.Signals = 'SIGKILL') => killGroup(proc, signal),
     logs: () => log,
     async contacts() {
       const { stdout } = await execFileP(KAMCMD_BIN, ['-s', `unix:${join(dir, 'kamailio_ctl')}`, 'ul.dump'], { timeout: 5000 });

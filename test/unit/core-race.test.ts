@@ -136,3 +136,21 @@ test('no timers are left behind after a winner', () => {
   race.succeeded(0);
   assert.equal(clock.pending, 0);
 });
+
+test('abandon cancels every attempt in flight and ends the race without a winner', () => {
+  const { clock, cmds, race } = setup(['tls', 'tls', 'tcp']);
+  race.start();
+  clock.advance(250);
+  race.succeeded(1); // wins immediately (TLS) — so use a fresh race for the abandon case
+  const r2 = setup(['tls', 'tcp', 'tls']);
+  r2.race.start();
+  r2.clock.advance(250);
+  r2.race.succeeded(1); // TCP held
+  r2.race.abandon();
+  assert.deepEqual(r2.cmds.slice(-3), [{ type: 'cancel', index: 0 }, { type: 'cancel', index: 1 }, { type: 'abandoned' }]);
+  assert.equal(r2.clock.pending, 0);
+  r2.race.failed(0);
+  r2.race.abandon();
+  assert.equal(r2.cmds.filter((c) => c.type === 'abandoned').length, 1);
+  assert.ok(cmds.some((c) => c.type === 'winner'));
+});
