@@ -159,4 +159,21 @@ describe('DHCPINFORM against dnsmasq in network namespaces', { skip }, () => {
       await holder.stop();
     }
   });
+
+  test('unprivileged process: EACCES on port 68 → outcome error with the reason', async () => {
+    const t = topo!;
+    const r = await runInNs(t.cliNs, 'setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', process.execPath, PROBE, JSON.stringify({ interface: t.cliIf, timeoutMs: 2000 })], 10_000);
+    const parsed = JSON.parse(r.stdout.trim().split('\n').pop() ?? '{}') as { result?: DhcpInformResult };
+    assert.equal(parsed.result?.outcome, 'error', r.stdout + r.stderr);
+    assert.match(parsed.result?.detail ?? '', /DHCP_SOCKET: .*:68.*EACCES.*root or CAP_NET_BIND_SERVICE/);
+  });
+
+  test('no route for the broadcast: ENETUNREACH → outcome error with the reason', async () => {
+    const t = topo!;
+    // The server namespace has an address but no default route, so 255.255.255.255 is unreachable.
+    const r = await runInNs(t.srvNs, process.execPath, [PROBE, JSON.stringify({ localAddress: t.srvAddr, timeoutMs: 2000 })], 10_000);
+    const parsed = JSON.parse(r.stdout.trim().split('\n').pop() ?? '{}') as { result?: DhcpInformResult };
+    assert.equal(parsed.result?.outcome, 'error', r.stdout + r.stderr);
+    assert.match(parsed.result?.detail ?? '', /DHCP_SOCKET: send to 255\.255\.255\.255:67 failed: ENETUNREACH/);
+  });
 });

@@ -5,6 +5,8 @@ import { informDhcp } from '../../src/discovery/dhcp-client.js';
 import { startDhcpResponder, type DhcpResponder } from '../../src/lab/dhcp-responder.js';
 import { decodeMessage, OPT } from '../../src/discovery/dhcp-codec.js';
 import { SiplogonError } from '../../src/errors.js';
+import { VirtualClock, seededRandom } from '../../src/core/clock.js';
+import { retransmitSchedule } from '../../src/discovery/dhcp-client.js';
 
 const responders: DhcpResponder[] = [];
 after(async () => {
@@ -152,5 +154,49 @@ test('bad options are typed errors; socket failures are outcome error with a rea
     assert.match(res.detail ?? '', /DHCP_SOCKET: .*EADDRINUSE/);
   } finally {
     holder.close();
+  }
+});
+
+test('retransmissions follow the RFC 2131 §4.1 schedule (virtual clock, real socket)', async () => {
+  const sink = dgram.createSocket('udp4');
+  let sends = 0;
+  let waiter: (() => void) | undefined;
+  sink.on('message', () => {
+    sends++;
+    waiter?.();
+  });
+  await new Promise<void>((ok) => sink.bind(0, '127.0.0.1', ok));
+  const nextSend = (): Promise<void> => new Promise((ok) => (waiter = ok));
+  const settle = (): Promise<void> => new Promise((ok) => setTimeout(ok, 50));
+  try {
+    const clock = new VirtualClock();
+    // informDhcp draws the xid first, then the schedule: replay the same draws.
+    const replay = seededRandom(7);
+    replay();
+    const expected = retransmitSchedule(4000, 30_000, replay);
+    assert.ok(expected.length >= 2, String(expected)); // ~4 s, ~12 s and maybe ~28 s
+    const first = nextSend();
+    const p = informDhcp({ server: '127.0.0.1', clientPort: 0, serverPort: sink.address().port, timeoutMs: 30_000, clock, random: seededRandom(7) });
+    await first;
+    assert.equal(sends, 1);
+    let now = 0;
+    for (const at of expected) {
+      clock.advance(at - 1 - now);
+      now = at - 1;
+      await settle();
+      assert.equal(sends, 1 + expected.indexOf(at), `no early retransmission before ${at} ms`);
+      const next = nextSend();
+      clock.advance(1);
+      now = at;
+      await next;
+    }
+    assert.equal(sends, 1 + expected.length);
+    clock.advance(30_000 - now);
+    const res = await p;
+    assert.equal(res.outcome, 'timeout');
+    assert.equal(res.latencyMs, 30_000);
+    assert.equal(clock.pending, 0, 'every timer cleared');
+  } finally {
+    sink.close();
   }
 });
