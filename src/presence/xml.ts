@@ -23,7 +23,8 @@ export function guard<T>(what: string, fn: () => T): T {
     return fn();
   } catch (e) {
     if (SiplogonError.is(e)) throw e;
-    throw new SiplogonError('BODY_MALFORMED', `${what}: unreadable body`, { cause: e });
+    const why = e instanceof Error ? e.message.slice(0, 160) : 'unreadable body';
+    throw new SiplogonError('BODY_MALFORMED', `${what}: ${why}`, { cause: e });
   }
 }
 
@@ -76,9 +77,10 @@ export function attr(o: XmlObj, name: string): string | undefined {
   return typeof v === 'string' ? v : undefined;
 }
 
+/** Elements named `key`, as objects; an empty element (<a/>) parses as "" and becomes {}. */
 export function list(v: unknown): XmlObj[] {
-  if (Array.isArray(v)) return v.filter(isObj);
-  return isObj(v) ? [v] : [];
+  const items = Array.isArray(v) ? v : v === undefined ? [] : [v];
+  return items.map((i) => (i === '' ? {} : i)).filter(isObj);
 }
 
 /** The single child element `key`, or its first occurrence if repeated. */
