@@ -61,7 +61,7 @@ test('fuzz: every XML parser returns a value or BODY_MALFORMED', () => {
 test('fuzz: hostile element and attribute names never leak into results', () => {
   // fast-xml-parser refuses a __proto__ element outright; that must surface as our typed error.
   assert.throws(() => parseRoamingContacts('<contactList deltaNum="1"><__proto__ uri="x"/></contactList>'), (e) => SiplogonError.is(e, 'BODY_MALFORMED'));
-  const r = parseRoamingContacts('<contactList deltaNum="1"><constructor uri="x"/><contact uri="a@b.test" groups="1" constructor="x" toString="y"/></contactList>');
+  const r = parseRoamingContacts('<contactList deltaNum="1"><hasOwnProperty uri="x"/><contact uri="a@b.test" groups="1" constructor="x" toString="y"/></contactList>');
   assert.equal(r.kind === 'list' && r.list.contacts[0]?.uri, 'sip:a@b.test');
   assert.equal(({} as Record<string, unknown>)['uri'], undefined, 'Object.prototype untouched');
   typedOrValue(() => parsePidf('<presence entity="sip:a@b"><__proto__ id="x"/><tuple id="constructor"><status><basic>open</basic></status></tuple></presence>'));
