@@ -239,7 +239,8 @@ route[MS_ROAMING_CONTACTS] {
 
 route[MS_ROAMING_SELF] {
     append_to_reply("Contact: <sip:${me}>\\r\\nEvent: vnd-microsoft-roaming-self\\r\\nSubscription-State: active;expires=3600\\r\\nExpires: 3600\\r\\nms-piggyback-cseq: 1\\r\\n");
-    set_reply_body(${cfgString('<roamingData xmlns="http://schemas.microsoft.com/2006/09/sip/roaming-self" xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance"><categories xmlns="http://schemas.microsoft.com/2006/09/sip/categories" uri="sip:$fu"/></roamingData>'.replace('sip:$fu', `sip:alice@${o.domain}`))}, "application/vnd-microsoft-roaming-self+xml");
+    # Empty own publications (root <roamingData> UNCONFIRMED, recipe §2.2): publish with version 0.
+    set_reply_body(${cfgString('<roamingData xmlns="http://schemas.microsoft.com/2006/09/sip/roaming-self"><categories xmlns="http://schemas.microsoft.com/2006/09/sip/categories"/><containers/><subscribers/></roamingData>')}, "application/vnd-microsoft-roaming-self+xml");
     sl_send_reply("200", "OK");
 }
 

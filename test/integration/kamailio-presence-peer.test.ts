@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import net from 'node:net';
 import { createHash, randomBytes } from 'node:crypto';
 import { startKamailioPresence, PRESENCE_USERS, type KamailioPresencePeer } from '../helpers/kamailio-presence.js';
-import { parseContactList } from '../../src/presence/index.js';
+import { parseContactList, buildPidf, ResourceListState } from '../../src/presence/index.js';
 
 let peer: KamailioPresencePeer | undefined;
 
@@ -16,19 +16,28 @@ after(async () => {
   await peer?.stop();
 });
 
-interface Reply {
-  status: number;
+interface Message {
+  /** Status code for a response, undefined for a request. */
+  status?: number;
+  method?: string;
   headers: Map<string, string[]>;
   body: string;
 }
+type Reply = Message & { status: number };
 
-/** One connection; reads whole messages framed by Content-Length (RFC 3261 §18.3). */
+/**
+ * One connection; splits whole messages framed by Content-Length (RFC 3261 §18.3). Requests the
+ * server sends (NOTIFY) are answered 200 at once, as RFC 6665 §4.1.3 asks of a subscriber, and kept.
+ */
 class RawConn {
   private buf = Buffer.alloc(0);
+  private readonly replies: Reply[] = [];
+  readonly requests: Message[] = [];
   private waiters: (() => void)[] = [];
   private constructor(private readonly s: net.Socket) {
     s.on('data', (d: Buffer) => {
       this.buf = Buffer.concat([this.buf, d]);
+      this.split();
       for (const w of this.waiters.splice(0)) w();
     });
   }
@@ -39,41 +48,69 @@ class RawConn {
       s.once('error', reject);
     });
   }
-  send(text: string): void {
-    this.s.write(text);
+  private split(): void {
+    for (;;) {
+      const end = this.buf.indexOf('\r\n\r\n');
+      if (end < 0) return;
+      const head = this.buf.subarray(0, end).toString('latin1');
+      const len = Number(/\r\n(?:content-length|l)\s*:\s*(\d+)/i.exec(head)?.[1] ?? '0');
+      if (this.buf.length < end + 4 + len) return;
+      const body = this.buf.subarray(end + 4, end + 4 + len).toString('utf8');
+      this.buf = this.buf.subarray(end + 4 + len);
+      const [first, ...lines] = head.split('\r\n');
+      const headers = new Map<string, string[]>();
+      const raw: [string, string][] = [];
+      for (const l of lines) {
+        const i = l.indexOf(':');
+        const k = l.slice(0, i).trim().toLowerCase();
+        raw.push([l.slice(0, i).trim(), l.slice(i + 1).trim()]);
+        headers.set(k, [...(headers.get(k) ?? []), l.slice(i + 1).trim()]);
+      }
+      const m = /^(?:SIP|HTTP)\/\d\.\d (\d{3}) /.exec(first ?? '');
+      if (m) {
+        this.replies.push({ status: Number(m[1]), headers, body });
+        continue;
+      }
+      const method = (first ?? '').split(' ')[0] ?? '';
+      this.requests.push({ method, headers, body });
+      const echo = raw.filter(([k]) => /^(via|v|from|f|to|t|call-id|i|cseq)$/i.test(k)).map(([k, v]) => `${k}: ${v}`);
+      this.s.write(`SIP/2.0 200 OK\r\n${echo.join('\r\n')}\r\nContent-Length: 0\r\n\r\n`);
+    }
   }
-  /** Next response (requests the server sends, e.g. NOTIFY, are skipped); bounded wait. */
+  /** NOTIFYs reach us only on this connection: Contact/Via name its local port (RFC 5923 style reuse). */
+  get localPort(): number {
+    return this.s.localPort ?? 0;
+  }
+  send(text: string): void {
+    this.s.write(text.replaceAll('127.0.0.1:5099', `127.0.0.1:${this.localPort}`));
+  }
+  private async wait(deadline: number, what: string): Promise<void> {
+    const left = deadline - Date.now();
+    if (left <= 0) throw new Error(`no ${what} within the bound`);
+    await new Promise<void>((r) => {
+      const t = setTimeout(r, left);
+      this.waiters.push(() => {
+        clearTimeout(t);
+        r();
+      });
+    });
+  }
+  /** Next response; bounded wait. */
   async response(timeoutMs = 5000): Promise<Reply> {
     const deadline = Date.now() + timeoutMs;
     for (;;) {
-      const end = this.buf.indexOf('\r\n\r\n');
-      if (end >= 0) {
-        const head = this.buf.subarray(0, end).toString('latin1');
-        const len = Number(/\r\n(?:content-length|l)\s*:\s*(\d+)/i.exec(head)?.[1] ?? '0');
-        if (this.buf.length >= end + 4 + len) {
-          const body = this.buf.subarray(end + 4, end + 4 + len).toString('utf8');
-          this.buf = this.buf.subarray(end + 4 + len);
-          const [first, ...lines] = head.split('\r\n');
-          const m = /^(?:SIP|HTTP)\/\d\.\d (\d{3}) /.exec(first ?? '');
-          if (!m) continue; // a request from the server
-          const headers = new Map<string, string[]>();
-          for (const l of lines) {
-            const i = l.indexOf(':');
-            const k = l.slice(0, i).trim().toLowerCase();
-            headers.set(k, [...(headers.get(k) ?? []), l.slice(i + 1).trim()]);
-          }
-          return { status: Number(m[1]), headers, body };
-        }
-      }
-      const left = deadline - Date.now();
-      if (left <= 0) throw new Error(`no response within ${timeoutMs} ms`);
-      await new Promise<void>((r) => {
-        const t = setTimeout(r, left);
-        this.waiters.push(() => {
-          clearTimeout(t);
-          r();
-        });
-      });
+      const r = this.replies.shift();
+      if (r) return r;
+      await this.wait(deadline, 'response');
+    }
+  }
+  /** Next request from the server not yet taken; bounded wait. */
+  async request(timeoutMs = 5000): Promise<Message> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const r = this.requests.shift();
+      if (r) return r;
+      await this.wait(deadline, 'request');
     }
   }
   close(): void {
@@ -83,14 +120,14 @@ class RawConn {
 
 const md5 = (s: string): string => createHash('md5').update(s).digest('hex');
 
-function request(p: KamailioPresencePeer, o: { method: string; ruri: string; user: string; cseq: number; callId: string; extra?: string[]; auth?: string; body?: string; contentType?: string }): string {
+function request(p: KamailioPresencePeer, o: { to?: string; method: string; ruri: string; user: string; cseq: number; callId: string; extra?: string[]; auth?: string; body?: string; contentType?: string }): string {
   const body = o.body ?? '';
   const lines = [
     `${o.method} ${o.ruri} SIP/2.0`,
     `Via: SIP/2.0/TCP 127.0.0.1:5099;branch=z9hG4bK${randomBytes(6).toString('hex')}`,
     'Max-Forwards: 70',
     `From: <sip:${o.user}@${p.domain}>;tag=${o.callId.slice(0, 8)}`,
-    `To: <sip:${o.method === 'SUBSCRIBE' || o.method === 'REGISTER' ? o.user : 'x'}@${p.domain}>`,
+    `To: <${o.to ?? `sip:${o.user}@${p.domain}`}>`,
     `Call-ID: ${o.callId}`,
     `CSeq: ${o.cseq} ${o.method}`,
     `Contact: <sip:${o.user}@127.0.0.1:5099;transport=tcp>`,
@@ -130,7 +167,7 @@ test('kamailio presence peer: REGISTER is challenged 401 without auth, accepted 
     c.send(request(p, { method: 'REGISTER', ruri, user: 'alice', cseq: 3, callId, extra, auth: digest(challenge, 'alice', PRESENCE_USERS.alice, 'REGISTER', ruri) }));
     const r3 = await c.response();
     assert.equal(r3.status, 200, p.logs().slice(-2000));
-    assert.match(r3.headers.get('contact')?.join(',') ?? '', /sip:alice@127\.0\.0\.1:5099/);
+    assert.match(r3.headers.get('contact')?.join(',') ?? '', new RegExp(`sip:alice@127\\.0\\.0\\.1:${c.localPort}`));
     assert.match(r3.headers.get('allow-events')?.join(',') ?? '', /vnd-microsoft-roaming-contacts/);
     assert.match(r3.headers.get('supported')?.join(',') ?? '', /msrtc-event-categories, adhoclist/);
   } finally {
@@ -188,5 +225,67 @@ test("kamailio presence peer: unauthenticated XCAP GET returns alice's resource 
     assert.equal((await c2.response()).status, 404);
   } finally {
     c2.close();
+  }
+});
+
+/** Sends a request, answers the 401 with digest, returns the final response. */
+async function authed(c: RawConn, p: KamailioPresencePeer, user: keyof typeof PRESENCE_USERS, o: Omit<Parameters<typeof request>[1], 'user' | 'cseq' | 'auth'>): Promise<Reply> {
+  c.send(request(p, { ...o, user, cseq: 1 }));
+  const r1 = await c.response();
+  if (r1.status !== 401) return r1;
+  const auth = digest(r1.headers.get('www-authenticate')?.[0] ?? '', user, PRESENCE_USERS[user], o.method, o.ruri);
+  c.send(request(p, { ...o, user, cseq: 2, auth }));
+  return c.response();
+}
+
+test('kamailio presence peer: RLS list subscription yields multipart/related RLMI NOTIFYs that ResourceListState merges (bob open, carol unknown)', async () => {
+  const p = peer!;
+  const bob = await RawConn.open(p.address, p.port);
+  const alice = await RawConn.open(p.address, p.port);
+  try {
+    const bobUri = `sip:bob@${p.domain}`;
+    const pub = await authed(bob, p, 'bob', {
+      method: 'PUBLISH',
+      ruri: bobUri,
+      callId: `pub-${randomBytes(6).toString('hex')}`,
+      extra: ['Event: presence', 'Expires: 600'],
+      contentType: 'application/pidf+xml',
+      body: buildPidf({ entity: bobUri, state: 'online', note: 'available', tupleId: 't-bob' }),
+    });
+    assert.equal(pub.status, 200, p.logs().slice(-3000));
+    assert.ok(pub.headers.get('sip-etag')?.[0], 'PUBLISH 200 carries SIP-ETag (RFC 3903 §4.1)');
+    const list = p.listUris.buddies;
+    const sub = await authed(alice, p, 'alice', {
+      method: 'SUBSCRIBE',
+      ruri: list,
+      to: list,
+      callId: `rls-${randomBytes(6).toString('hex')}`,
+      extra: ['Event: presence', 'Supported: eventlist', 'Accept: application/pidf+xml, application/rlmi+xml, multipart/related', 'Expires: 60'],
+    });
+    assert.equal(sub.status, 200, p.logs().slice(-3000));
+    assert.match(sub.headers.get('require')?.join(',') ?? '', /eventlist/);
+    const state = new ResourceListState(list);
+    // v1 = full list without instances, then partial notifications ~waitn_time later (recipe §5).
+    const deadline = Date.now() + 10_000;
+    while (state.stateOf(bobUri) !== 'online') {
+      const n = await alice.request(Math.max(1, deadline - Date.now()));
+      assert.equal(n.method, 'NOTIFY');
+      const ct = n.headers.get('content-type')?.[0] ?? '';
+      if (n.body === '') continue;
+      assert.match(ct, /^multipart\/related/);
+      const out = state.applyNotify(n.body, ct);
+      assert.equal(out.applied, true, JSON.stringify(out));
+    }
+    assert.deepEqual(state.list().map((r) => r.uri).sort(), [bobUri, `sip:carol@${p.domain}`]);
+    assert.equal(state.needsResubscribe, false);
+    const bobDoc = state.get(bobUri)?.instances.find((i) => i.document)?.document;
+    assert.equal(bobDoc?.kind === 'pidf' && bobDoc.pidf.tuples[0]?.note, 'available');
+    // carol never published: closed or no state, never online.
+    assert.notEqual(state.stateOf(`sip:carol@${p.domain}`), 'online');
+    // End the list subscription so the server stops NOTIFYing a closed socket (recipe pitfall 7).
+    alice.send(request(p, { method: 'SUBSCRIBE', ruri: list, to: list, user: 'alice', cseq: 3, callId: 'x', extra: ['Event: presence', 'Supported: eventlist', 'Expires: 0'] }));
+  } finally {
+    bob.close();
+    alice.close();
   }
 });
