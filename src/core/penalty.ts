@@ -1,44 +1,71 @@
 import type { Clock } from './clock.js';
+import { UsageError } from '../errors.js';
 import { candidateKey, type Candidate } from './types.js';
 
 /**
- * Remembers failed registrars for a while so the next attempt tries the others first — a
- * penalty, not a ban: a penalised candidate still runs, last.
+ * Remembers targets that just failed, for `penaltyMs`. Unlike the peers measured in
+ * shared/references/peer-failover.md (which retry the dead SRV target first every time), a
+ * penalised target moves to the END of the order — not banned, because it may be the only one —
+ * and the penalty expires by the injected clock (lazily; no timers to clean up).
  */
+export const DEFAULT_PENALTY_MS = 30_000;
+
+export interface PenaltyEntry {
+  key: string;
+  since: number;
+  until: number;
+  reason: string;
+}
+
 export class PenaltyList {
-  private readonly until = new Map<string, number>();
   private readonly clock: Clock;
-  readonly penaltyMs: number;
+  private readonly penaltyMs: number;
+  private readonly map = new Map<string, PenaltyEntry>();
 
-  constructor(o: { clock: Clock; penaltyMs?: number }) {
-    this.clock = o.clock;
-    this.penaltyMs = o.penaltyMs ?? 30000;
+  constructor(opts: { clock: Clock; penaltyMs?: number }) {
+    const ms = opts.penaltyMs ?? DEFAULT_PENALTY_MS;
+    if (!Number.isFinite(ms) || ms < 0) throw new UsageError('INVALID_OPTION', `penaltyMs must be a finite number >= 0 (got ${String(ms)})`);
+    this.clock = opts.clock;
+    this.penaltyMs = ms;
   }
 
-  penalise(c: Pick<Candidate, 'fqdn' | 'port' | 'transport'>): void {
-    if (this.penaltyMs > 0) this.until.set(candidateKey(c), this.clock.now() + this.penaltyMs);
+  /** Penalise a target (key from candidateKey, or a Candidate); a repeat failure restarts the period. */
+  penalise(target: string | Pick<Candidate, 'fqdn' | 'port' | 'transport'>, reason = 'failed'): void {
+    const key = typeof target === 'string' ? target : candidateKey(target);
+    const now = this.clock.now();
+    this.map.set(key, { key, since: now, until: now + this.penaltyMs, reason });
   }
 
-  clear(c: Pick<Candidate, 'fqdn' | 'port' | 'transport'>): void {
-    this.until.delete(candidateKey(c));
+  /** Forget a penalty (e.g. the target just worked). */
+  clear(target: string | Pick<Candidate, 'fqdn' | 'port' | 'transport'>): void {
+    this.map.delete(typeof target === 'string' ? target : candidateKey(target));
   }
 
-  isPenalised(c: Pick<Candidate, 'fqdn' | 'port' | 'transport'>): boolean {
-    const k = candidateKey(c);
-    const t = this.until.get(k);
-    if (t === undefined) return false;
-    if (t <= this.clock.now()) {
-      this.until.delete(k);
+  isPenalised(target: string | Pick<Candidate, 'fqdn' | 'port' | 'transport'>): boolean {
+    const key = typeof target === 'string' ? target : candidateKey(target);
+    const e = this.map.get(key);
+    if (!e) return false;
+    if (this.clock.now() >= e.until) {
+      this.map.delete(key);
       return false;
     }
     return true;
   }
 
-  /** Stable: unpenalised in their order, then penalised in their order. */
-  order<T extends Pick<Candidate, 'fqdn' | 'port' | 'transport'>>(list: readonly T[]): T[] {
+  /** Stable reorder: unpenalised first in their order, then penalised in their order. */
+  order<T>(items: readonly T[], keyOf: (item: T) => string): T[] {
     const ok: T[] = [];
     const late: T[] = [];
-    for (const c of list) (this.isPenalised(c) ? late : ok).push(c);
+    for (const it of items) (this.isPenalised(keyOf(it)) ? late : ok).push(it);
     return [...ok, ...late];
+  }
+
+  orderCandidates(candidates: readonly Candidate[]): Candidate[] {
+    return this.order(candidates, candidateKey);
+  }
+
+  /** Live penalties, for the diagnosis. */
+  entries(): PenaltyEntry[] {
+    return [...this.map.keys()].filter((k) => this.isPenalised(k)).map((k) => ({ ...this.map.get(k)! }));
   }
 }

@@ -4,6 +4,7 @@
  * which answer was missing. Decisions (order, policy) stay in the core.
  */
 import { attachAddresses, planCandidates, type CandidatePlan } from '../core/candidates.js';
+import { shouldUseCache, type CacheDecision } from '../core/cache-policy.js';
 import { DEFAULT_SRV_NAMES, DEFAULT_PORTS, type Candidate, type DhcpInformResult, type DnsQueryResult, type SrvRole } from '../core/types.js';
 import { informDhcp } from '../discovery/dhcp-client.js';
 import type { DnsClient } from '../discovery/dns.js';
@@ -22,6 +23,8 @@ export interface DiscoveryOutcome {
   candidates: Candidate[];
   /** Seed's cache trigger: DHCP and SRV both gave nothing, or nothing they named resolved. */
   discoveryFailed: boolean;
+  /** The core's cache decision with its reason (absent with --target-fqdn: no cache bypass there). */
+  cacheDecision?: CacheDecision;
 }
 
 const ROLES: SrvRole[] = ['internal-tls', 'internal-tcp', 'external-tls', 'external-tcp'];
@@ -57,7 +60,8 @@ export async function runDiscovery(o: ResolvedOptions, rec: StepRecorder, dns: D
   };
   if (candidates.length > 0) planStep.pass(planDetail);
   else planStep.fail(new SignInError('NO_CANDIDATES', `no registrar found for ${o.domain}`), planDetail);
-  return { mode: 'discovery', ...(dhcp ? { dhcp } : {}), srv, hostQueries, plan, candidates, discoveryFailed: candidates.length === 0 };
+  const cacheDecision = shouldUseCache({ plan, resolved: candidates });
+  return { mode: 'discovery', ...(dhcp ? { dhcp } : {}), srv, hostQueries, plan, candidates, discoveryFailed: cacheDecision.useCache, cacheDecision };
 }
 
 async function runDhcp(o: ResolvedOptions, rec: StepRecorder): Promise<DhcpInformResult | undefined> {

@@ -3,8 +3,7 @@
  * address) starts, which result wins and what is cancelled; this driver opens the connections
  * (TCP connect, then TLS with the candidate's FQDN as the name to verify) and records each as steps.
  */
-import { isIPv6 } from 'node:net';
-import { Race, type RaceCommand } from '../core/race.js';
+import { expandRaceTargets, StaggeredRace, type RaceCommand } from '../core/race.js';
 import type { Candidate } from '../core/types.js';
 import { SiplogonError, TransportError } from '../errors.js';
 import { connectSip, type SipConnection, type TlsInfo } from '../sip/connection.js';
@@ -20,20 +19,6 @@ export type RaceResult =
   | { candidate: Candidate; address: string; connection: SipConnection }
   | { failures: { candidate: Candidate; address: string; error: SiplogonError }[]; abandoned?: boolean };
 
-/** (candidate, address) pairs in preference order; within a candidate IPv6 and IPv4 interleave (RFC 8305 §4). */
-export function raceEntries(candidates: readonly Candidate[]): RaceEntry[] {
-  const out: RaceEntry[] = [];
-  for (const c of candidates) {
-    const v6 = c.addresses.filter((a) => isIPv6(a));
-    const v4 = c.addresses.filter((a) => !isIPv6(a));
-    for (let i = 0; i < Math.max(v6.length, v4.length); i++) {
-      if (v6[i]) out.push({ candidate: c, address: v6[i] as string });
-      if (v4[i]) out.push({ candidate: c, address: v4[i] as string });
-    }
-  }
-  return out;
-}
-
 /**
  * `abandonOn(candidate)` true for a failed candidate stops the whole race (the cycle rule); the
  * result then carries `abandoned: true`.
@@ -45,7 +30,7 @@ export async function raceConnect(
   signal: AbortSignal,
   abandonOn: (c: Candidate) => boolean = () => false,
 ): Promise<RaceResult> {
-  const entries = raceEntries(candidates);
+  const entries: RaceEntry[] = expandRaceTargets(candidates);
   if (entries.length === 0) return { failures: [] };
   const aborts = entries.map(() => new AbortController());
   const conns: (SipConnection | undefined)[] = entries.map(() => undefined);
@@ -62,10 +47,11 @@ export async function raceConnect(
       signal.removeEventListener('abort', onAbort);
       resolve(r);
     };
-    const race = new Race(
-      entries.map((e) => ({ transport: e.candidate.transport })),
-      { staggerMs: o.staggerMs, tlsPatienceMs: o.tlsPatienceMs, clock: o.clock },
-      (cmd: RaceCommand) => {
+    const race = new StaggeredRace(entries.map((e) => ({ transport: e.candidate.transport })), {
+      staggerMs: Math.max(10, o.staggerMs),
+      tlsPatienceMs: o.tlsPatienceMs,
+      clock: o.clock,
+      onCommand: (cmd: RaceCommand) => {
         switch (cmd.type) {
           case 'start':
             start(cmd.index);
@@ -87,12 +73,11 @@ export async function raceConnect(
           case 'all-failed':
             finish({ failures });
             break;
-          case 'abandoned':
-            finish({ failures, abandoned: true });
-            break;
+          case 'hold':
+            break; // a TCP connection waiting for TLS to fail or the patience to run out
         }
       },
-    );
+    });
 
     const start = (i: number): void => {
       const e = entries[i] as RaceEntry;
@@ -138,8 +123,10 @@ export async function raceConnect(
           const tlsInfo = (error.details['tls'] ?? undefined) as TlsInfo | undefined;
           (tlsStep ?? tcp).fail(error, tlsInfo ? { tls: tlsInfo } : {});
           failures.push({ candidate: c, address: e.address, error });
-          if (abandonOn(c)) race.abandon();
-          else race.failed(i);
+          if (abandonOn(c)) {
+            race.abort();
+            finish({ failures, abandoned: true });
+          } else race.failed(i, error);
         },
       );
     };

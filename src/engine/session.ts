@@ -6,8 +6,8 @@
  */
 import { EventEmitter } from 'node:events';
 import { Backoff } from '../core/backoff.js';
-import { cacheCandidates, recordFromRegistration, shouldUseCache } from '../core/cache-policy.js';
-import { SignInCycle } from '../core/cycle.js';
+import { cacheCandidates, recordFromRegistration } from '../core/cache-policy.js';
+import { RegistrarCycle } from '../core/cycle.js';
 import { PenaltyList } from '../core/penalty.js';
 import { candidateKey, DEFAULT_PORTS, type CacheRecord, type Candidate } from '../core/types.js';
 import { CacheStore } from '../cache/store.js';
@@ -67,7 +67,7 @@ export class SignInSession extends EventEmitter<SessionEvents> {
   private stateValue: SessionState = 'starting';
   private leg: Leg | undefined;
   private current: Registered | undefined;
-  private readonly cycle = new SignInCycle();
+  private cycle = new RegistrarCycle();
   private readonly penalties: PenaltyList;
   private readonly backoff: Backoff;
   private readonly store: CacheStore | undefined;
@@ -85,7 +85,7 @@ export class SignInSession extends EventEmitter<SessionEvents> {
     this.recorder = run.recorder ?? new StepRecorder(o.clock);
     this.recorder.subscribe((s, p) => this.emit('step', s, p));
     this.penalties = new PenaltyList({ clock: o.clock, penaltyMs: o.penaltyMs });
-    this.backoff = new Backoff({ baseMs: o.backoff.baseMs, capMs: o.backoff.capMs, random: o.random });
+    this.backoff = new Backoff({ baseMs: o.backoff.baseMs, capMs: Math.max(o.backoff.capMs, o.backoff.baseMs), random: o.random });
     this.store = o.cache === false ? undefined : new CacheStore({ path: o.cache.path ?? defaultCachePath(o.aor), onWarning: (m) => this.emit('warning', m) });
     this.first = new Promise<Registered>((resolve, reject) => {
       this.settleFirst = { resolve, reject };
@@ -185,9 +185,9 @@ export class SignInSession extends EventEmitter<SessionEvents> {
     this.setState('discovering');
 
     const cached = await this.loadCache();
-    if (cached && !o.targetFqdn && this.cycle.inBand.length === 0) {
-      // The cached registrar was reached before: it is part of the cycle record.
-      this.cycle.onRegistered(cacheCandidate(cached), (cached.inBand ?? []).map((c) => inBandCandidate(c)));
+    if (cached && !o.targetFqdn && this.cycle.firstTime) {
+      // The cached registrar was reached before: the record and the in-band list survive restarts.
+      this.cycle = new RegistrarCycle({ reached: [candidateKey(cached.registrar)], inBand: cached.inBand ?? [] });
     }
 
     const attemptList = async (candidates: Candidate[], via: Registered['via']): Promise<Registered | { rebuild: true } | { error: SiplogonError }> => {
@@ -203,23 +203,24 @@ export class SignInSession extends EventEmitter<SessionEvents> {
 
     // Seed: once registered, the device uses the in-band registrars; if one it had reached fails
     // again (or none answers), the cycle ends and the list is rebuilt from DNS and DHCP.
-    if (!o.targetFqdn && this.cycle.inBand.length > 0 && !this.cycle.mustRebuild) {
-      const hosts = [...new Set(this.cycle.inBand.map((c) => c.fqdn))];
-      const inBand = (await resolveCandidates(this.cycle.inBand, hosts, o, rec, dns)).candidates;
+    const plan = o.targetFqdn ? undefined : this.cycle.beginCycle();
+    if (plan?.kind === 'in-band') {
+      const hosts = [...new Set(plan.candidates.map((c) => c.fqdn))];
+      const inBand = (await resolveCandidates(plan.candidates, hosts, o, rec, dns)).candidates;
       if (inBand.length > 0) {
         const r = await attemptList(inBand, 'in-band');
         if ('registrar' in r) return r;
       }
+      this.cycle.beginRebuild();
     }
 
     const discovery = await runDiscovery(o, rec, dns);
-    this.cycle.rebuilt();
     const result = discovery.candidates.length > 0 ? await attemptList(discovery.candidates, o.targetFqdn ? 'target' : 'discovery') : noCandidates;
     if ('registrar' in result) return result;
 
     // Seed resiliency: DHCP and SRV failed (or nothing they named resolved) → the cached registrar.
-    if (shouldUseCache({ discoveryFailed: discovery.discoveryFailed }) && cached && !o.targetFqdn) {
-      const step = rec.begin('cache-use', `Use cached registrar ${cached.registrar.fqdn}`, cached.registrar.fqdn, { writtenAt: cached.writtenAt });
+    if (discovery.cacheDecision?.useCache && cached && !o.targetFqdn) {
+      const step = rec.begin('cache-use', `Use cached registrar ${cached.registrar.fqdn}`, cached.registrar.fqdn, { writtenAt: cached.writtenAt, why: discovery.cacheDecision.detail });
       const fresh = await resolveCandidates([cacheCandidate(cached)], [cached.registrar.fqdn], o, rec, dns);
       const candidates = cacheCandidates(cached, fresh.resolved.get(cached.registrar.fqdn) ?? null);
       step.pass({ candidates: candidates.map(describeCandidate), usedCachedAddresses: !fresh.resolved.has(cached.registrar.fqdn) });
@@ -241,18 +242,17 @@ export class SignInSession extends EventEmitter<SessionEvents> {
     abandonOnRecorded: boolean,
   ): Promise<{ leg: Leg; candidate: Candidate; address: string; inBand: Candidate[] } | { rebuild: true } | { error: SiplogonError }> {
     const o = this.options;
-    let remaining = this.penalties.order(candidates);
+    let remaining = this.penalties.orderCandidates(candidates);
     const failures: { candidate: Candidate; error: SiplogonError }[] = [];
     let hops = 0;
     const visited = new Set<string>();
     let inBand: Candidate[] = [];
     while (remaining.length > 0 && !this.stopping) {
-      const won = await raceConnect(remaining, o, this.recorder, this.abort.signal, (c) => abandonOnRecorded && this.cycle.reached.has(candidateKey(c)));
+      const won = await raceConnect(remaining, o, this.recorder, this.abort.signal, (c) => this.cycle.onAttemptFailed(c).action === 'rebuild' && abandonOnRecorded);
       if ('failures' in won) {
         for (const f of won.failures) {
-          this.penalties.penalise(f.candidate);
+          this.penalties.penalise(f.candidate, f.error.code);
           failures.push(f);
-          this.cycle.onAttemptFailed(f.candidate);
         }
         if (won.abandoned) return { rebuild: true };
         break;
@@ -282,14 +282,15 @@ export class SignInSession extends EventEmitter<SessionEvents> {
         }
         step.pass();
         inBand = next;
+        this.cycle.learnInBand(next, `${redirect.status} from ${candidate.fqdn}`);
         const hosts = [...new Set(next.map((c) => c.fqdn))];
         remaining = (await resolveCandidates(next, hosts, o, this.recorder, dns)).candidates;
       } catch (err) {
         const error = asSignInError(err);
         failures.push({ candidate, error });
         if (isFatal(error)) return { error };
-        this.penalties.penalise(candidate);
-        if (this.cycle.onAttemptFailed(candidate) === 'rebuild' && abandonOnRecorded) return { rebuild: true };
+        this.penalties.penalise(candidate, error.code);
+        if (this.cycle.onAttemptFailed(candidate).action === 'rebuild' && abandonOnRecorded) return { rebuild: true };
         remaining = remaining.filter((c) => c !== candidate);
       }
     }
@@ -304,7 +305,8 @@ export class SignInSession extends EventEmitter<SessionEvents> {
   private async finish(leg: Leg, candidate: Candidate, address: string, via: Registered['via'], started: number, inBand: Candidate[], dns: DnsClient): Promise<Registered> {
     const o = this.options;
     this.leg = leg;
-    this.cycle.onRegistered(candidate, inBand);
+    this.cycle.onRegistered(candidate);
+    void inBand;
     this.penalties.clear(candidate);
     const writable = this.store && o.cache !== false && !o.cache.readOnly ? this.store : undefined;
     if (this.store && !writable) this.recorder.begin('cache-write', 'Cache update', this.store.options.path).skip('read-only (diagnosis)');
@@ -327,17 +329,18 @@ export class SignInSession extends EventEmitter<SessionEvents> {
       expires,
       tookMs: Math.round(o.clock.now() - started),
       via,
-      inBand: this.cycle.inBand.map((c) => ({ fqdn: c.fqdn, port: c.port, transport: c.transport })),
+      inBand: this.cycle.snapshot().inBand,
       provisioning,
     };
     if (writable) {
       const record: CacheRecord = recordFromRegistration({
         user: o.aor,
-        registrar: { fqdn: candidate.fqdn, port: candidate.port, transport: candidate.transport, addresses: candidate.addresses.length ? candidate.addresses : [address] },
+        connectedAddress: address,
+        registrar: { fqdn: candidate.fqdn, port: candidate.port, transport: candidate.transport, addresses: candidate.addresses },
         inBand: reg.inBand,
         mediaRelays: provisioning.relays.map((r) => ({ fqdn: r.hostName, addresses: r.addresses, ...(r.udpPort ? { udpPort: r.udpPort } : {}), ...(r.tcpPort ? { tcpPort: r.tcpPort } : {}), ...(r.location ? { location: r.location } : {}) })),
         ...(provisioning.mrasUri ? { mrasUri: provisioning.mrasUri } : {}),
-        now: new Date(),
+        at: new Date(),
       });
       const s = this.recorder.begin('cache-write', 'Cache the registrar and Media Relays', writable.options.path);
       try {
@@ -431,10 +434,6 @@ function isFatal(e: SiplogonError): boolean {
 function asSignInError(err: unknown): SiplogonError {
   if (SiplogonError.is(err)) return err;
   return new SignInError('ALL_CANDIDATES_FAILED', err instanceof Error ? err.message : String(err), { cause: err });
-}
-
-function inBandCandidate(c: { fqdn: string; port: number; transport: 'tls' | 'tcp' }): Candidate {
-  return { fqdn: c.fqdn, port: c.port, transport: c.transport, source: 'in-band', step: null, origin: 'in-band (301 Contact)', addresses: [] };
 }
 
 function cacheCandidate(r: CacheRecord): Candidate {

@@ -3,7 +3,8 @@
  * exchange recorded as steps (register, challenge, authenticate), an authenticated generic
  * request for SUBSCRIBE/SERVICE, RFC 5626 keep-alive, and loss detection.
  */
-import type { Clock, TimerHandle } from '../core/clock.js';
+import type { Clock } from '../core/clock.js';
+import { KeepAlive } from '../core/timers.js';
 import type { Candidate } from '../core/types.js';
 import { SiplogonError, TransportError } from '../errors.js';
 import type { SipConnection } from '../sip/connection.js';
@@ -137,32 +138,24 @@ export async function openRegistration(connection: SipConnection, candidate: Can
     },
     keepAlive(k, onDead) {
       if (k.intervalMs <= 0) return () => undefined;
-      let interval: TimerHandle | undefined;
-      let deadline: TimerHandle | undefined;
-      const onPong = (): void => {
-        k.clock.clearTimeout(deadline);
-        deadline = undefined;
-      };
-      connection.on('pong', onPong);
-      const tick = (): void => {
-        interval = k.clock.setTimeout(() => {
-          if (deadline === undefined) {
-            deadline = k.clock.setTimeout(() => {
-              onDead(new TransportError('KEEPALIVE_TIMEOUT', `${target} did not answer a keep-alive within ${k.timeoutMs} ms`, { details: { timeoutMs: k.timeoutMs } }));
-            }, k.timeoutMs);
-            try {
-              connection.ping();
-            } catch {
-              /* a closed connection reports itself through 'close' */
-            }
+      const ka = new KeepAlive({
+        clock: k.clock,
+        keepAliveIntervalMs: k.intervalMs,
+        keepAliveTimeoutMs: k.timeoutMs,
+        sendPing: () => {
+          try {
+            connection.ping();
+          } catch {
+            /* a closed connection reports itself through 'close' */
           }
-          tick();
-        }, k.intervalMs);
-      };
-      tick();
+        },
+        onDead: () => onDead(new TransportError('KEEPALIVE_TIMEOUT', `${target} did not answer a keep-alive within ${k.timeoutMs} ms`, { details: { timeoutMs: k.timeoutMs } })),
+      });
+      const onPong = (): void => ka.pong();
+      connection.on('pong', onPong);
+      ka.start();
       return () => {
-        k.clock.clearTimeout(interval);
-        k.clock.clearTimeout(deadline);
+        ka.stop();
         connection.off('pong', onPong);
       };
     },

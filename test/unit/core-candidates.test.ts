@@ -1,4 +1,6 @@
 import { test } from 'node:test';
+import fc from 'fast-check';
+import { isWithinDomain } from '../../src/core/names.js';
 import assert from 'node:assert/strict';
 import { planCandidates, attachAddresses } from '../../src/core/candidates.js';
 import { seededRandom } from '../../src/core/clock.js';
@@ -205,4 +207,36 @@ test('attachAddresses: fills by normalised name, drops unresolved, keeps order, 
   ]);
   assert.deepEqual(p.candidates, before, 'inputs untouched');
   assert.deepEqual(attachAddresses([], resolved), []);
+});
+
+test('property: plan steps non-decreasing, no duplicate identities, every kept target inside the domain', () => {
+  const host = fc.constantFrom('fe1.acme.test', 'FE1.acme.test.', 'sip.acme.test', 'evil.example', 'acme.test', 'bad_name.acme.test', 'x.sub.acme.test');
+  const srvQ = fc.oneof(
+    fc.record({ outcome: fc.constant('answer' as const), srv: fc.array(fc.record({ target: host, port: fc.constantFrom(5060, 5061, 443, 0), priority: fc.nat(3), weight: fc.nat(10) }), { maxLength: 5 }) }),
+    fc.record({ outcome: fc.constantFrom('nxdomain' as const, 'nodata' as const, 'timeout' as const, 'servfail' as const) }),
+  );
+  const roleQ = fc.option(srvQ, { nil: undefined });
+  fc.assert(
+    fc.property(roleQ, roleQ, roleQ, roleQ, fc.option(fc.array(host, { maxLength: 3 }), { nil: undefined }), fc.integer(), (a, b, c2, d, names, seed) => {
+      const mk = (x: typeof a) => (x ? { name: 'q', type: 'SRV' as const, server: 's', latencyMs: 1, ...x } : undefined);
+      const srv: DiscoveryAnswers['srv'] = {};
+      if (a) srv['internal-tls'] = mk(a)!;
+      if (b) srv['internal-tcp'] = mk(b)!;
+      if (c2) srv['external-tls'] = mk(c2)!;
+      if (d) srv['external-tcp'] = mk(d)!;
+      const answers: DiscoveryAnswers = { domain: D, srv, ...(names ? { dhcp: { outcome: 'answer' as const, latencyMs: 1, sipServers: { encoding: 'fqdn' as const, names } } } : {}) };
+      const p = planCandidates({ answers, random: seededRandom(seed) });
+      const keys = p.candidates.map((x) => `${x.transport}:${x.fqdn}:${x.port}`);
+      assert.equal(new Set(keys).size, keys.length);
+      for (let i = 1; i < p.candidates.length; i++) assert.ok(p.candidates[i - 1]!.step! <= p.candidates[i]!.step!);
+      for (const x of p.candidates) {
+        assert.ok(isWithinDomain(x.fqdn, D));
+        assert.equal(x.fqdn, x.fqdn.toLowerCase());
+        assert.ok(!x.fqdn.endsWith('.'));
+        assert.equal(x.transport, x.step === 1 || x.step === 2 || x.step === 5 ? 'tls' : 'tcp');
+      }
+      assert.deepEqual(new Set(p.hostsToResolve), new Set(p.candidates.map((x) => x.fqdn)));
+    }),
+    { numRuns: 300 },
+  );
 });

@@ -1,156 +1,221 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { StaggeredRace, expandRaceTargets, type RaceCommand, type RaceOptions } from '../../src/core/race.js';
 import { VirtualClock } from '../../src/core/clock.js';
-import { Race, type RaceCommand } from '../../src/core/race.js';
+import { SiplogonError, TransportError } from '../../src/errors.js';
+import type { Candidate, SipTransport } from '../../src/core/types.js';
 
-function setup(transports: ('tls' | 'tcp')[], o: { staggerMs?: number; tlsPatienceMs?: number } = {}) {
+function setup(transports: SipTransport[], opts: Partial<Omit<RaceOptions, 'clock' | 'onCommand'>> = {}) {
   const clock = new VirtualClock();
-  const log: string[] = [];
-  const cmds: RaceCommand[] = [];
-  const race = new Race(transports.map((transport) => ({ transport })), { clock, ...o }, (c) => {
-    cmds.push(c);
-    log.push(`${clock.now()}:${c.type}${'index' in c ? c.index : ''}`);
-  });
-  return { clock, log, cmds, race };
+  const log: RaceCommand[] = [];
+  const race = new StaggeredRace(transports.map((transport) => ({ transport })), { clock, onCommand: (c) => log.push(c), ...opts });
+  const starts = () => log.filter((c) => c.type === 'start').map((c) => [c.index, c.at]);
+  const of = <T extends RaceCommand['type']>(t: T) => log.filter((c): c is Extract<RaceCommand, { type: T }> => c.type === t);
+  return { clock, log, race, starts, of };
 }
+const err = (code: 'CONNECT_REFUSED' | 'TLS_UNTRUSTED' | 'CONNECT_TIMEOUT', m: string = code) => new TransportError(code, m);
 
-test('a black-holed first candidate costs one stagger, then #1 starts and wins', () => {
-  const { clock, log, race } = setup(['tls', 'tls']);
+test('race: #0 starts at once, a black-holed #0 costs one stagger before #1 starts', () => {
+  const { clock, race, starts, of } = setup(['tls', 'tls', 'tls']);
   race.start();
-  assert.deepEqual(log, ['0:start0']);
+  assert.deepEqual(starts(), [[0, 0]]);
   clock.advance(249);
-  assert.deepEqual(log, ['0:start0']);
+  assert.deepEqual(starts(), [[0, 0]]);
   clock.advance(1);
-  assert.deepEqual(log, ['0:start0', '250:start1']);
-  clock.advance(5);
+  assert.deepEqual(starts(), [[0, 0], [1, 250]]);
   race.succeeded(1);
-  assert.deepEqual(log, ['0:start0', '250:start1', '255:cancel0', '255:winner1']);
-  assert.ok(race.finished);
+  assert.deepEqual(of('winner').map((w) => [w.index, w.at]), [[1, 250]]);
+  // #0 (still hanging) is cancelled as a loser, #2 never started
+  assert.deepEqual(of('cancel').map((c) => [c.index, c.reason]), [[0, 'lost']]);
+  assert.equal(race.state, 'won');
+  assert.deepEqual(race.entryStates(), ['cancelled', 'won', 'pending']);
+  assert.equal(clock.pending, 0, 'all timers cleared');
 });
 
-test('two dead leading candidates cost two staggers', () => {
-  const { clock, log, race } = setup(['tls', 'tls', 'tls']);
+test('race: earlier attempts keep going; slow but alive #0 can still win after #1 started', () => {
+  const { clock, race, starts, of } = setup(['tls', 'tls']);
   race.start();
-  clock.advance(500);
-  assert.deepEqual(log, ['0:start0', '250:start1', '500:start2']);
-  race.succeeded(2);
-  assert.deepEqual(log.slice(-3), ['500:cancel0', '500:cancel1', '500:winner2']);
-});
-
-test('a failure starts the next candidate at once, not after the stagger', () => {
-  const { clock, log, race } = setup(['tls', 'tls', 'tls']);
-  race.start();
-  clock.advance(10);
-  race.failed(0);
-  assert.deepEqual(log, ['0:start0', '10:start1']);
-  clock.advance(249);
-  assert.deepEqual(log, ['0:start0', '10:start1']);
-  clock.advance(1);
-  assert.deepEqual(log, ['0:start0', '10:start1', '260:start2']);
-});
-
-test('earlier attempts keep running: a slow #0 that answers after #1 started still wins', () => {
-  const { clock, log, race } = setup(['tls', 'tls']);
-  race.start();
-  clock.advance(300);
+  clock.advance(400);
+  assert.equal(starts().length, 2);
   race.succeeded(0);
-  assert.deepEqual(log, ['0:start0', '250:start1', '300:cancel1', '300:winner0']);
+  assert.equal(of('winner')[0]!.index, 0);
+  assert.deepEqual(of('cancel').map((c) => c.index), [1]);
 });
 
-test('a TCP candidate that connects first does not win while TLS is within its patience', () => {
-  const { clock, log, race } = setup(['tls', 'tcp'], { tlsPatienceMs: 2000 });
+test('race: failure starts the next attempt early (no stagger wait) and resets the stagger', () => {
+  const { clock, race, starts } = setup(['tls', 'tls', 'tls', 'tls'], { staggerMs: 300 });
   race.start();
-  clock.advance(250); // #1 (TCP) starts
   clock.advance(10);
-  race.succeeded(1); // TCP connected first: held
-  assert.ok(!race.finished);
-  assert.equal(race.state(1), 'held');
-  clock.advance(500);
-  race.succeeded(0); // TLS connects within patience: wins, TCP cancelled
-  assert.deepEqual(log, ['0:start0', '250:start1', '760:cancel1', '760:winner0']);
-});
-
-test('TCP wins after the patience when TLS is still hanging', () => {
-  const { clock, log, race } = setup(['tls', 'tcp'], { tlsPatienceMs: 2000 });
-  race.start();
-  clock.advance(260);
-  race.succeeded(1);
-  clock.advance(1739);
-  assert.ok(!race.finished);
+  race.failed(0, err('CONNECT_REFUSED'));
+  assert.deepEqual(starts(), [[0, 0], [1, 10]]);
+  clock.advance(299);
+  assert.equal(starts().length, 2);
   clock.advance(1);
-  assert.deepEqual(log, ['0:start0', '250:start1', '2000:cancel0', '2000:winner1']);
+  assert.deepEqual(starts(), [[0, 0], [1, 10], [2, 310]]);
 });
 
-test('TCP wins at once when every TLS attempt has failed', () => {
-  const { clock, log, race } = setup(['tls', 'tcp', 'tls']);
+test('race: TCP that connects first is HELD while TLS is within patience, then TLS wins', () => {
+  const { clock, race, of } = setup(['tcp', 'tls']);
+  race.start();
+  race.succeeded(0); // TCP up at t=0
+  assert.equal(race.state, 'running');
+  assert.deepEqual(of('hold').map((h) => h.index), [0]);
+  assert.equal(of('cancel').length, 0, 'held TCP is not cancelled');
+  clock.advance(250); // TLS still gets started after the stagger
+  assert.deepEqual(of('start').map((s) => s.index), [0, 1]);
+  clock.advance(500);
+  race.succeeded(1);
+  assert.deepEqual(of('winner').map((w) => [w.index, w.at]), [[1, 750]]);
+  assert.deepEqual(of('cancel').map((c) => [c.index, c.reason]), [[0, 'lost']]);
+});
+
+test('race: held TCP wins once tlsPatienceMs has elapsed (TLS black-holed)', () => {
+  const { clock, race, of } = setup(['tls', 'tcp'], { tlsPatienceMs: 2000 });
   race.start();
   clock.advance(250);
-  race.succeeded(1);
-  assert.ok(!race.finished);
-  race.failed(0); // starts #2 (TLS) at once: TCP still held
-  assert.ok(!race.finished);
-  clock.advance(5);
-  race.failed(2);
-  assert.deepEqual(log.slice(-1), ['255:winner1']);
-});
-
-test('a TLS candidate not yet started still holds a TCP success (no TLS→TCP downgrade by order)', () => {
-  const { clock, race } = setup(['tcp', 'tls'], { staggerMs: 250, tlsPatienceMs: 2000 });
-  race.start();
-  race.succeeded(0); // TCP connects at t=0, TLS #1 not started yet
-  assert.ok(!race.finished);
-  clock.advance(250); // TLS starts
-  race.failed(1);
-  assert.ok(race.finished);
-});
-
-test('all candidates dead ends in all-failed once, after every one failed', () => {
-  const { clock, cmds, race } = setup(['tls', 'tcp']);
-  race.start();
-  race.failed(0);
+  race.succeeded(1); // TCP at 250
+  assert.equal(of('winner').length, 0);
+  clock.advance(1749);
+  assert.equal(of('winner').length, 0);
   clock.advance(1);
-  assert.ok(!race.finished);
-  race.failed(1);
-  assert.deepEqual(cmds.at(-1), { type: 'all-failed' });
-  assert.equal(cmds.filter((c) => c.type === 'all-failed').length, 1);
+  assert.deepEqual(of('winner').map((w) => [w.index, w.at]), [[1, 2000]]);
+  assert.deepEqual(of('cancel').map((c) => [c.index, c.reason]), [[0, 'lost']]);
   assert.equal(clock.pending, 0);
 });
 
-test('an empty race fails at once; late successes of cancelled entries are closed', () => {
-  const e = setup([]);
-  e.race.start();
-  assert.deepEqual(e.cmds, [{ type: 'all-failed' }]);
-  const { clock, cmds, race } = setup(['tls', 'tls']);
+test('race: TCP succeeding after patience wins immediately', () => {
+  const { clock, race, of } = setup(['tls', 'tcp'], { tlsPatienceMs: 100, staggerMs: 250 });
   race.start();
   clock.advance(250);
   race.succeeded(1);
-  race.succeeded(0); // cancelled loser connected after all
-  assert.deepEqual(cmds.at(-1), { type: 'cancel', index: 0 });
-  race.failed(0); // ignored
-  assert.equal(cmds.filter((c) => c.type === 'winner').length, 1);
+  assert.deepEqual(of('winner').map((w) => [w.index, w.at]), [[1, 250]]);
+  assert.equal(of('hold').length, 0);
 });
 
-test('no timers are left behind after a winner', () => {
-  const { clock, race } = setup(['tls', 'tls', 'tcp', 'tcp']);
+test('race: held TCP wins as soon as every TLS attempt has failed and none remains', () => {
+  const { clock, race, of } = setup(['tls', 'tcp', 'tls']);
+  race.start();
+  clock.advance(250);
+  race.succeeded(1); // held: TLS #0 running, #2 pending
+  race.failed(0, err('TLS_UNTRUSTED')); // starts #2 early; TLS still possible
+  assert.equal(of('winner').length, 0);
+  assert.deepEqual(of('start').map((s) => [s.index, s.at]), [[0, 0], [1, 250], [2, 250]]);
+  clock.advance(100);
+  race.failed(2, err('CONNECT_REFUSED'));
+  assert.deepEqual(of('winner').map((w) => [w.index, w.at]), [[1, 350]]);
+  assert.match(of('winner')[0]!.reason, /every TLS attempt failed/);
+});
+
+test('race: with only TCP entries, a TCP success wins at once', () => {
+  const { race, of } = setup(['tcp', 'tcp']);
   race.start();
   race.succeeded(0);
+  assert.equal(of('winner')[0]!.index, 0);
+  assert.deepEqual(of('cancel'), []);
+});
+
+test('race: among several held TCP successes the most preferred wins at patience', () => {
+  const { clock, race, of } = setup(['tcp', 'tcp', 'tls'], { staggerMs: 100, tlsPatienceMs: 1000 });
+  race.start();
+  clock.advance(100);
+  race.succeeded(1);
+  clock.advance(50);
+  race.succeeded(0);
+  clock.advance(850);
+  assert.deepEqual(of('winner').map((w) => [w.index, w.at]), [[0, 1000]]);
+  assert.deepEqual(of('cancel').map((c) => c.index).sort(), [1, 2]);
+});
+
+test('race: all candidates dead → all-failed listing each with its error', () => {
+  const { clock, race, of, log } = setup(['tls', 'tls', 'tcp']);
+  race.start();
+  race.failed(0, err('CONNECT_REFUSED', 'refused 1'));
+  race.failed(1, err('TLS_UNTRUSTED', 'bad cert'));
+  clock.advance(3000);
+  race.failed(2, err('CONNECT_TIMEOUT', 'timeout 3'));
+  const af = of('all-failed');
+  assert.equal(af.length, 1);
+  assert.deepEqual(af[0]!.failures.map((f) => [f.index, f.status, (f.error as TransportError).code]), [
+    [0, 'failed', 'CONNECT_REFUSED'], [1, 'failed', 'TLS_UNTRUSTED'], [2, 'failed', 'CONNECT_TIMEOUT'],
+  ]);
+  assert.equal(race.state, 'all-failed');
+  assert.equal(log.at(-1)!.type, 'all-failed');
   assert.equal(clock.pending, 0);
 });
 
-test('abandon cancels every attempt in flight and ends the race without a winner', () => {
-  const { clock, cmds, race } = setup(['tls', 'tls', 'tcp']);
+test('race: overall deadline → all-failed, running cancelled, unstarted listed, held TCP within patience does not win', () => {
+  const { clock, race, of } = setup(['tls', 'tcp', 'tls', 'tls'], { staggerMs: 400, deadlineMs: 1000, tlsPatienceMs: 2000 });
   race.start();
+  clock.advance(400);
+  race.succeeded(1); // held
+  clock.advance(600); // t=1000: #2 started at 800, #3 never
+  const af = of('all-failed');
+  assert.equal(af.length, 1);
+  assert.deepEqual(af[0]!.failures.map((f) => [f.index, f.status]), [[0, 'deadline'], [1, 'deadline'], [2, 'deadline'], [3, 'not-started']]);
+  assert.ok(SiplogonError.is(af[0]!.failures[0]!.error, 'CONNECT_TIMEOUT'));
+  assert.deepEqual(of('cancel').map((c) => [c.index, c.reason]), [[0, 'deadline'], [1, 'deadline'], [2, 'deadline']]);
+  assert.equal(of('winner').length, 0);
+  assert.equal(af[0]!.at, 1000);
+});
+
+test('race: late and duplicate reports after the end are ignored', () => {
+  const { race, of, log } = setup(['tls', 'tls']);
+  race.start();
+  race.succeeded(0);
+  const n = log.length;
+  race.succeeded(0);
+  race.failed(1, err('CONNECT_REFUSED'));
+  race.succeeded(1);
+  assert.equal(log.length, n);
+  assert.equal(of('winner').length, 1);
+});
+
+test('race: re-entrant report from inside onCommand (synchronous failure) is handled in order', () => {
+  const clock = new VirtualClock();
+  const log: RaceCommand[] = [];
+  const race: StaggeredRace = new StaggeredRace([{ transport: 'tls' }, { transport: 'tls' }], {
+    clock,
+    onCommand: (c) => {
+      log.push(c);
+      if (c.type === 'start' && c.index === 0) race.failed(0, err('CONNECT_REFUSED'));
+      if (c.type === 'start' && c.index === 1) race.succeeded(1);
+    },
+  });
+  race.start();
+  assert.deepEqual(log.map((c) => `${c.type}:${'index' in c ? c.index : ''}`), ['start:0', 'start:1', 'winner:1']);
+});
+
+test('race: abort cancels running and held attempts', () => {
+  const { clock, race, of } = setup(['tcp', 'tls']);
+  race.start();
+  race.succeeded(0);
   clock.advance(250);
-  race.succeeded(1); // wins immediately (TLS) — so use a fresh race for the abandon case
-  const r2 = setup(['tls', 'tcp', 'tls']);
-  r2.race.start();
-  r2.clock.advance(250);
-  r2.race.succeeded(1); // TCP held
-  r2.race.abandon();
-  assert.deepEqual(r2.cmds.slice(-3), [{ type: 'cancel', index: 0 }, { type: 'cancel', index: 1 }, { type: 'abandoned' }]);
-  assert.equal(r2.clock.pending, 0);
-  r2.race.failed(0);
-  r2.race.abandon();
-  assert.equal(r2.cmds.filter((c) => c.type === 'abandoned').length, 1);
-  assert.ok(cmds.some((c) => c.type === 'winner'));
+  race.abort();
+  assert.deepEqual(of('cancel').map((c) => [c.index, c.reason]), [[0, 'aborted'], [1, 'aborted']]);
+  assert.equal(race.state, 'aborted');
+  assert.equal(clock.pending, 0);
+});
+
+test('race: bad input gives typed errors', () => {
+  const clock = new VirtualClock();
+  assert.throws(() => new StaggeredRace([], { clock, onCommand: () => {} }), (e: unknown) => SiplogonError.is(e, 'NO_CANDIDATES'));
+  assert.throws(() => new StaggeredRace([{ transport: 'tls' }], { clock, onCommand: () => {}, staggerMs: Number.NaN }), (e: unknown) => SiplogonError.is(e, 'INVALID_OPTION'));
+  assert.throws(() => new StaggeredRace([{ transport: 'tls' }], { clock, onCommand: () => {}, deadlineMs: -1 }), (e: unknown) => SiplogonError.is(e, 'INVALID_OPTION'));
+  const r = new StaggeredRace([{ transport: 'tls' }], { clock, onCommand: () => {} });
+  r.start();
+  assert.throws(() => r.succeeded(5), (e: unknown) => SiplogonError.is(e, 'INVALID_OPTION'));
+});
+
+const cand = (fqdn: string, transport: SipTransport, addresses: string[]): Candidate => ({ fqdn, port: 5061, transport, source: 'dns-srv', step: 1, origin: 'x', addresses });
+
+test('expandRaceTargets: interleaves families within a candidate (RFC 8305 §4), keeps candidate order', () => {
+  const out = expandRaceTargets([
+    cand('a.acme.test', 'tls', ['2001:db8::1', '2001:db8::2', '2001:db8::3', '192.0.2.1']),
+    cand('none.acme.test', 'tls', []),
+    cand('b.acme.test', 'tcp', ['192.0.2.2', '192.0.2.2', '2001:db8::9']),
+  ]);
+  assert.deepEqual(out.map((t) => `${t.candidateIndex}:${t.address}:${t.transport}`), [
+    '0:2001:db8::1:tls', '0:192.0.2.1:tls', '0:2001:db8::2:tls', '0:2001:db8::3:tls',
+    '2:192.0.2.2:tcp', '2:2001:db8::9:tcp',
+  ]);
 });

@@ -1,0 +1,20 @@
+/** Public pieces of the pure decision core (no I/O). */
+export * from './types.js';
+export { systemClock, VirtualClock, seededRandom } from './clock.js';
+export type { Clock, RandomSource, TimerHandle } from './clock.js';
+export { orderSrv } from './srv.js';
+export { normalizeName, hostNameProblem, isWithinDomain } from './names.js';
+export { planCandidates, attachAddresses, DEFAULT_CANDIDATE_POLICY } from './candidates.js';
+export type { CandidatePolicy, CandidatePlan } from './candidates.js';
+export { RegistrarCycle } from './cycle.js';
+export type { InBandRegistrar, CycleKind, CyclePlan, CycleDecision, CycleEvent, CycleSnapshot } from './cycle.js';
+export { shouldUseCache, cacheCandidates, recordFromRegistration } from './cache-policy.js';
+export type { CacheDecision, CacheDecisionReason, RegistrationFacts } from './cache-policy.js';
+export { StaggeredRace, expandRaceTargets, DEFAULT_STAGGER_MS, DEFAULT_TLS_PATIENCE_MS } from './race.js';
+export type { RaceCommand, RaceOptions, RaceFailure, RaceFailureStatus, RaceEntryInfo, RaceState, RaceTarget } from './race.js';
+export { PenaltyList, DEFAULT_PENALTY_MS } from './penalty.js';
+export type { PenaltyEntry } from './penalty.js';
+export { Backoff } from './backoff.js';
+export type { BackoffOptions, JitterMode } from './backoff.js';
+export { refreshDelayMs, KeepAlive, PreferredRegistrarProbe, MAX_TIMER_MS } from './timers.js';
+export type { RefreshOptions, KeepAliveOptions, ProbeOptions } from './timers.js';
