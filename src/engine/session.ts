@@ -150,6 +150,9 @@ export class SignInSession extends EventEmitter<SessionEvents> {
           if (this.run.once) break;
           const reason = await this.stayRegistered();
           if (this.stopping) break;
+          // The lost leg's refresh timer and socket must not outlive it.
+          this.leg?.close();
+          this.leg = undefined;
           this.emit('lost', reason);
           // The first sign-in after a loss goes at once: a killed registrar's backup is usually up.
           this.setState('reconnecting');

@@ -237,8 +237,10 @@ export async function startLabRegistrar(o: LabRegistrarOptions): Promise<LabRegi
       fault = f;
       tlsServer.setSecureContext({ cert: f === 'wrong-certificate' ? wrong.cert : good.cert, key: f === 'wrong-certificate' ? wrong.key : good.key, minVersion: 'TLSv1.2' });
       if (f === 'down' && was !== 'down') {
-        await Promise.all([close(tlsServer), close(tcpServer)]);
+        // close() waits for open connections: drop them first, as a dead host would.
+        const closed = Promise.all([close(tlsServer), close(tcpServer)]);
         dropAll();
+        await closed;
       } else if (f !== 'down' && was === 'down') {
         await listen(tlsServer, tlsPort);
         await listen(tcpServer, tcpPort);

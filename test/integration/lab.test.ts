@@ -1,0 +1,64 @@
+// The embedded lab (README command 1) and the faults it can switch on, seen through the same
+// engine the CLI uses. Real-peer tests (Kamailio, dnsmasq) remain the reference.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { startLab, type Lab } from '../../src/lab/lab.js';
+import { diagnose } from '../../src/diagnose/diagnose.js';
+
+const CLI = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
+let lab: Lab;
+
+before(async () => {
+  lab = await startLab();
+});
+after(async () => {
+  await lab?.stop();
+});
+
+test('`siplogon lab --demo` signs in via DHCP + DNS + 301, fails over, diagnoses, and exits 0', () => {
+  const r = spawnSync(process.execPath, [CLI, 'lab', '--demo'], { encoding: 'utf8', timeout: 60_000 });
+  assert.equal(r.status, 0, r.stderr + r.stdout);
+  assert.match(r.stdout, /✔ DHCPINFORM \(options 120, 43\).*option 120: director\.acme\.test/);
+  assert.match(r.stdout, /301 redirect from director\.acme\.test/);
+  assert.match(r.stdout, /registered at pool1\.acme\.test:5061\/tls .* via discovery/);
+  assert.match(r.stdout, /registered at pool2\.acme\.test:5061\/tls .* ms after the home pool died/);
+  assert.match(r.stdout, /Failed step : #\d+ TLS handshake with director\.acme\.test \(TLS_NAME_MISMATCH\)/);
+  assert.match(r.stdout, /Result {6}: Success/);
+  assert.ok(!r.stdout.includes('wonderland') && !r.stderr.includes('wonderland'), 'the demo never prints the password');
+});
+
+const cases: { fault: Parameters<Lab['setFault']>[0]; kind: string; code: string }[] = [
+  { fault: 'bad-password', kind: 'authenticate', code: 'AUTH_FAILED' },
+  { fault: 'provisioning-refused', kind: 'provisioning', code: 'PROVISIONING_FAILED' },
+  { fault: 'registrar-down', kind: 'tcp-connect', code: 'CONNECT_REFUSED' },
+];
+for (const c of cases) {
+  test(`lab fault ${c.fault}: the diagnosis names ${c.kind} (${c.code})`, async () => {
+    await lab.setFault(c.fault);
+    try {
+      const r = await diagnose(lab.signInOptions({ cache: false }));
+      assert.equal(r.result, 'fail');
+      assert.equal(r.finding?.kind, c.kind);
+      assert.equal(r.finding?.code, c.code);
+      assert.ok(!JSON.stringify(r).includes(lab.password));
+    } finally {
+      await lab.setFault('none');
+    }
+  });
+}
+
+test('lab fault dhcp-silent + dns-down: discovery fails at DHCP first, with the DHCP fix', async () => {
+  await lab.setFault('dhcp-silent');
+  lab.dns.setFault('down');
+  try {
+    const r = await diagnose(lab.signInOptions({ cache: false, dnsTimeoutMs: 300, dhcp: { server: lab.dhcp.address, serverPort: lab.dhcp.port, clientPort: 0, timeoutMs: 600, initialIntervalMs: 200 } }));
+    assert.equal(r.result, 'fail');
+    assert.equal(r.finding?.kind, 'dhcp-inform');
+    assert.equal(r.finding?.code, 'DHCP_TIMEOUT');
+    assert.match(r.finding?.fix ?? '', /option 120/);
+  } finally {
+    await lab.setFault('none');
+  }
+});
