@@ -1,0 +1,181 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { median, summarize, formatSummary, formatRatio, formatTable, formatSeconds, type Outcome } from '../../bench/lib/stats.js';
+import { SCENARIOS, parseScenarioList, zoneFor, HOSTS, DEAD, REG_A, REG_B } from '../../bench/lib/scenarios.js';
+import { dnsmasqArgs } from '../../bench/lib/dnsmasq.js';
+import { kamailioConfig, dumpHoldsContact } from '../../bench/lib/kamailio.js';
+import { baresipFiles, linphoneConfig, parseClientList } from '../../bench/lib/clients.js';
+
+// Shape of `kamcmd ul.dump` from Kamailio 5.6.3 (captured from a bench run, contact shortened).
+const DUMP_HELD = `{
+	Domains: {
+		Domain: {
+			Domain: location
+			Size: 1024
+			AoRs: {
+				Info: {
+					AoR: alice
+					HashID: 1234
+					Contacts: {
+						Contact: {
+							Address: sip:alice@127.0.0.1:5062;transport=tcp
+							Expires: 59
+							Q: -1
+						}
+					}
+				}
+			}
+			Stats: {
+				Records: 1
+				Max-Slots: 1
+			}
+		}
+	}
+}`;
+const DUMP_EMPTY = `{
+	Domains: {
+		Domain: {
+			Domain: location
+			Size: 1024
+			AoRs: {
+			}
+			Stats: {
+				Records: 0
+				Max-Slots: 0
+			}
+		}
+	}
+}`;
+
+test('median: odd, even, empty, and timed-out runs as +Infinity', () => {
+  assert.equal(median([3, 1, 2]), 2);
+  assert.equal(median([4, 1, 3, 2]), 2.5);
+  assert.equal(median([]), undefined);
+  assert.equal(median([1, Infinity, Infinity]), Infinity);
+  assert.equal(median([Infinity, Infinity]), Infinity); // not NaN
+  assert.equal(median([5, 1, Infinity]), 5);
+});
+
+test('summarize: timeouts count as slower than any run, errors are left out and counted', () => {
+  const o: Outcome[] = [
+    { kind: 'ok', ms: 100, registrar: REG_A },
+    { kind: 'timeout', boundMs: 150_000 },
+    { kind: 'error', message: 'x' },
+  ];
+  const s = summarize(o);
+  assert.equal(s.runs, 3);
+  assert.equal(s.errors, 1);
+  assert.equal(s.medianMs, Infinity); // median of [100, ∞]
+  assert.equal(s.boundMs, 150_000);
+  assert.equal(formatSummary(s), '> 150 s (1 err)');
+  assert.equal(formatSummary(summarize([{ kind: 'error', message: 'x' }])), 'error (1/1)');
+  assert.equal(formatSummary(undefined), '—');
+});
+
+test('formatSeconds and ratios, including a peer that hit its bound', () => {
+  assert.equal(formatSeconds(83), '0.08 s');
+  assert.equal(formatSeconds(64_230), '64.2 s');
+  const base = summarize([{ kind: 'ok', ms: 200, registrar: REG_A }]);
+  const peer = summarize([{ kind: 'ok', ms: 64_000, registrar: REG_A }]);
+  const slowPeer = summarize([{ kind: 'timeout', boundMs: 150_000 }]);
+  assert.equal(formatRatio(peer, base), '320×');
+  assert.equal(formatRatio(summarize([{ kind: 'ok', ms: 300, registrar: REG_A }]), base), '1.5×');
+  assert.equal(formatRatio(slowPeer, base), '> 750×');
+  assert.equal(formatRatio(peer, undefined), '—');
+  assert.equal(formatRatio(peer, slowPeer), '—');
+});
+
+test('formatTable: header, one row per scenario, target column', () => {
+  const t = formatTable([
+    {
+      title: '1 dead leading SRV target',
+      targetMs: 250,
+      byClient: {
+        siplogon: summarize([{ kind: 'ok', ms: 200, registrar: REG_A }]),
+        baresip: summarize([{ kind: 'ok', ms: 64_200, registrar: REG_A }]),
+      },
+    },
+  ]);
+  const lines = t.split('\n');
+  assert.equal(lines.length, 3);
+  assert.match(lines[0]!, /^\| scenario \| siplogon \| baresip \| linphone \| ratio baresip\/siplogon \| ratio linphone\/siplogon \| target \|$/);
+  assert.equal(lines[2], '| 1 dead leading SRV target | 0.20 s | 64.2 s | — | 321× | — | ≤ 0.25 s |');
+});
+
+test('scenarios: the six of issue 7 with their siplogon targets; list parsing', () => {
+  assert.deepEqual(
+    SCENARIOS.map((s) => [s.id, s.targetMs]),
+    [
+      ['none', undefined],
+      ['dead1', 250],
+      ['dead2', 500],
+      ['killed', 500],
+      ['blackholed', 10_000],
+      ['comeback', 5_000],
+    ],
+  );
+  for (const s of SCENARIOS) {
+    // every black-holed address at start leads the SRV list, and every SRV host resolves
+    const addrs = s.srv.map((t) => HOSTS[t.host]);
+    assert.ok(addrs.every((a) => a !== undefined), s.id);
+    assert.deepEqual(addrs.slice(0, s.deadAtStart.length), s.deadAtStart, s.id);
+    const prios = s.srv.map((t) => t.priority);
+    assert.deepEqual(prios, [...prios].sort((a, b) => a - b), s.id);
+  }
+  assert.deepEqual(parseScenarioList('killed,dead1,killed').map((s) => s.id), ['killed', 'dead1']);
+  assert.equal(parseScenarioList(undefined).length, 6);
+  assert.throws(() => parseScenarioList('dead1,nope'), /unknown scenario "nope".*valid: none, dead1/);
+  assert.deepEqual(parseClientList('siplogon,linphonec'), ['siplogon', 'linphone']);
+  assert.throws(() => parseClientList('pjsua'), /unknown client "pjsua"/);
+});
+
+test('zone and dnsmasq arguments: same SRV list under _sip._tcp and _sipinternal._tcp, A records for all hosts', () => {
+  const dead2 = SCENARIOS.find((s) => s.id === 'dead2')!;
+  const args = dnsmasqArgs('127.0.0.72', 53, zoneFor(dead2));
+  assert.ok(args.includes('--local=/acme.test/'));
+  assert.ok(args.includes('--listen-address=127.0.0.72'));
+  for (const owner of ['_sip._tcp.acme.test', '_sipinternal._tcp.acme.test']) {
+    assert.deepEqual(
+      args.filter((a) => a.startsWith(`--srv-host=${owner},`)),
+      [`--srv-host=${owner},dead1.acme.test,5060,10,0`, `--srv-host=${owner},dead2.acme.test,5060,20,0`, `--srv-host=${owner},sip1.acme.test,5060,30,0`],
+    );
+  }
+  assert.ok(args.includes(`--host-record=dead1.acme.test,${DEAD[0]}`));
+  assert.ok(args.includes(`--host-record=sip2.acme.test,${REG_B}`));
+});
+
+test('kamailio config: TCP listener, digest with qop, ctl socket; quotes cannot break out of the script', () => {
+  const cfg = kamailioConfig({
+    addr: REG_A,
+    domain: 'acme.test',
+    users: { alice: 'pw"; exit; $x' },
+    dir: '/tmp/x',
+    ctlSocket: '/tmp/x/ctl',
+    modulePath: '/m/',
+  });
+  assert.match(cfg, /^listen=tcp:127\.0\.0\.71:5060$/m);
+  assert.match(cfg, /www_challenge\("\$td", "1"\)/);
+  assert.match(cfg, /modparam\("ctl", "binrpc", "unix:\/tmp\/x\/ctl"\)/);
+  assert.match(cfg, /\$var\(pw\) = "pw; exit; x";/);
+});
+
+test('ul.dump parser: held only when the AoR has a contact address', () => {
+  assert.equal(dumpHoldsContact(DUMP_HELD, 'alice'), true);
+  assert.equal(dumpHoldsContact(DUMP_HELD.replace('AoR: alice', 'AoR: alice@acme.test'), 'alice'), true);
+  assert.equal(dumpHoldsContact(DUMP_HELD, 'bob'), false);
+  assert.equal(dumpHoldsContact(DUMP_HELD, 'ali'), false);
+  assert.equal(dumpHoldsContact(DUMP_EMPTY, 'alice'), false);
+  assert.equal(dumpHoldsContact('', 'alice'), false);
+});
+
+test('peer configs: baresip binds an address (not lo) over TCP; linphonec registers over TCP', () => {
+  const ctx = { user: 'alice', domain: 'acme.test', password: 'pw', dnsAddr: '127.0.0.72', dnsPort: 53, peerExpires: 60 };
+  const b = baresipFiles(ctx);
+  assert.match(b.config, /^net_interface\s+127\.0\.0\.1$/m);
+  assert.match(b.config, /^dns_server\s+127\.0\.0\.72:53$/m);
+  assert.equal(b.accounts, '<sip:alice@acme.test;transport=tcp>;auth_pass=pw;regint=60\n');
+  const l = linphoneConfig(ctx);
+  assert.match(l, /^reg_proxy=<sip:acme\.test;transport=tcp>$/m);
+  assert.match(l, /^reg_expires=60$/m);
+  assert.doesNotMatch(l, /auto_net_state_mon=0/);
+});
