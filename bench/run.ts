@@ -1,11 +1,13 @@
 /**
- * npm run bench — failover benchmark: siplogon vs baresip vs linphonec, side by side.
- * Prints a markdown table of medians and writes JSON to .bench-out/. Benches print, they do not
+ * npm run bench — siplogon vs baresip vs linphonec, side by side, in a loopback-only namespace.
+ * Prints markdown tables of medians and writes JSON to .bench-out/. Benches print, they do not
  * assert speed: the exit code is non-zero only when the harness (or a client) breaks.
  *
- *   --scenarios none,dead1,...   (default all)     --runs N (default 3)
- *   --clients siplogon,baresip,linphone            --smoke (siplogon only, 1 run, short bound)
- *   --bound-ms N (default 150000)  --poll-ms N (20)  --keep-logs  --siplogon-main PATH
+ *   --bench failover,cold (default failover)   --clients siplogon,baresip,linphone   --runs N (3)
+ *   --scenarios none,dead1,dead2,killed,blackholed,comeback (failover; default all)
+ *   --rtts 0,20,100 (cold)   --bound-ms N (150000)   --poll-ms N (20)   --settle-ms N (1000)
+ *   --smoke  siplogon only, one run, short bound, both benches (CI: < 2 min)
+ *   --keep-logs   --siplogon-main PATH (another build of the CLI)   --out DIR
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { hostname, cpus } from 'node:os';
@@ -13,10 +15,11 @@ import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { fileURLToPath } from 'node:url';
 import { runOnce, type RunOptions } from './failover.js';
+import { runCold, COLD_RTTS, COLD_MIN_ROUND_TRIPS } from './cold.js';
 import { installCleanupHandlers } from './lib/netns.js';
 import { parseClientList, RUNNERS, type ClientName } from './lib/clients.js';
 import { parseScenarioList } from './lib/scenarios.js';
-import { formatSeconds, formatTable, summarize, type Outcome, type Row } from './lib/stats.js';
+import { formatColdTable, formatSeconds, formatTable, summarize, type ColdRow, type Outcome, type Row } from './lib/stats.js';
 
 const root = resolve(fileURLToPath(new URL('.', import.meta.url)), '..', '..');
 
@@ -27,10 +30,26 @@ function positiveInt(name: string, v: string | undefined, dflt: number): number 
   return n;
 }
 
+function parseRtts(v: string | undefined): number[] {
+  if (v === undefined) return [...COLD_RTTS];
+  const out = v.split(',').map((s) => Number(s.trim()));
+  if (out.some((n) => !Number.isInteger(n) || n < 0 || n > 10_000)) throw new Error(`--rtts wants integers 0..10000, got "${v}"`);
+  // RTT 0 is the baseline the round-trip count is computed from.
+  return [...new Set([0, ...out])].sort((a, b) => a - b);
+}
+
+function show(o: Outcome): string {
+  if (o.kind === 'ok') return `${formatSeconds(o.ms)} (on ${o.registrar})`;
+  if (o.kind === 'timeout') return `> ${formatSeconds(o.boundMs)}`;
+  return `ERROR ${o.message}`;
+}
+
 async function main(): Promise<number> {
   const { values } = parseArgs({
     options: {
+      bench: { type: 'string' },
       scenarios: { type: 'string' },
+      rtts: { type: 'string' },
       runs: { type: 'string' },
       clients: { type: 'string' },
       smoke: { type: 'boolean', default: false },
@@ -44,11 +63,14 @@ async function main(): Promise<number> {
     strict: true,
   });
   const smoke = values.smoke === true;
+  const benches = (values.bench ?? (smoke ? 'failover,cold' : 'failover')).split(',').map((s) => s.trim());
+  for (const b of benches) if (b !== 'failover' && b !== 'cold') throw new Error(`unknown bench "${b}" (valid: failover, cold)`);
   const scenarios = parseScenarioList(values.scenarios);
+  const rtts = smoke && values.rtts === undefined ? [0, 20] : parseRtts(values.rtts);
   const clients: ClientName[] = smoke ? ['siplogon'] : parseClientList(values.clients);
   const runs = smoke ? 1 : positiveInt('runs', values.runs, 3);
-  // Smoke: 6 scenarios must fit in CI's 2 minutes; siplogon's own targets are all ≤ 10 s.
-  const boundMs = positiveInt('bound-ms', values['bound-ms'], smoke ? 15_000 : 150_000);
+  // Smoke: everything must fit in CI's 2 minutes; siplogon's own targets are all ≤ 10 s.
+  const boundMs = positiveInt('bound-ms', values['bound-ms'], smoke ? 12_000 : 150_000);
   const opts: RunOptions = {
     boundMs,
     pollMs: positiveInt('poll-ms', values['poll-ms'], 20),
@@ -58,40 +80,67 @@ async function main(): Promise<number> {
     keepLogs: values['keep-logs'] === true,
     log: (l) => process.stderr.write(`${l}\n`),
   };
-  if (process.getuid?.() !== 0) throw new Error('the failover bench needs root (network namespaces, iptables)');
+  if (process.getuid?.() !== 0) throw new Error('the benches need root (network namespaces, iptables)');
   for (const c of clients) RUNNERS[c].check(opts);
   installCleanupHandlers();
 
-  const results: Array<{ scenario: string; client: ClientName; run: number; outcome: Outcome }> = [];
-  const rows: Row[] = [];
-  let broken = 0;
-  for (const scn of scenarios) {
-    const row: Row = { title: scn.title, targetMs: scn.targetMs, byClient: {} };
-    for (let run = 1; run <= runs; run++) {
-      // Clients interleave within a run so slow drift of the machine hits all of them alike.
-      for (const c of clients) {
-        opts.log(`${scn.id} run ${run}/${runs} ${c} …`);
-        const outcome = await runOnce(scn, c, opts);
-        const shown =
-          outcome.kind === 'ok' ? `${formatSeconds(outcome.ms)} (on ${outcome.registrar})` : outcome.kind === 'timeout' ? `> ${formatSeconds(outcome.boundMs)}` : `ERROR ${outcome.message}`;
-        opts.log(`    ${shown}`);
-        if (outcome.kind === 'error') broken++;
-        results.push({ scenario: scn.id, client: c, run, outcome });
-      }
-    }
-    for (const c of clients) row.byClient[c] = summarize(results.filter((r) => r.scenario === scn.id && r.client === c).map((r) => r.outcome));
-    rows.push(row);
-  }
-
   const when = new Date().toISOString();
   const machine = `${hostname()}, ${cpus().length}× ${cpus()[0]?.model ?? 'cpu'}, Node ${process.version}`;
-  const table = formatTable(rows);
-  process.stdout.write(`\nFailover — median of ${runs} run(s), time until Kamailio holds the contact; ${when}; ${machine}\n\n${table}\n`);
   const outDir = resolve(values.out ?? join(root, '.bench-out'));
   mkdirSync(outDir, { recursive: true });
-  const file = join(outDir, `failover-${when.replace(/[:.]/g, '-')}.json`);
-  writeFileSync(file, JSON.stringify({ bench: 'failover', when, machine, smoke, runs, boundMs, pollMs: opts.pollMs, peerExpires: opts.peerExpires, results, rows }, null, 2));
-  process.stdout.write(`\nJSON: ${file}\n`);
+  let broken = 0;
+
+  if (benches.includes('failover')) {
+    const results: Array<{ scenario: string; client: ClientName; run: number; outcome: Outcome }> = [];
+    const rows: Row[] = [];
+    for (const scn of scenarios) {
+      for (let run = 1; run <= runs; run++) {
+        // Clients interleave within a run so drift of the machine hits all of them alike.
+        for (const c of clients) {
+          opts.log(`failover ${scn.id} run ${run}/${runs} ${c} …`);
+          const outcome = await runOnce(scn, c, opts);
+          opts.log(`    ${show(outcome)}`);
+          if (outcome.kind === 'error') broken++;
+          results.push({ scenario: scn.id, client: c, run, outcome });
+        }
+      }
+      const byClient: Row['byClient'] = {};
+      for (const c of clients) byClient[c] = summarize(results.filter((r) => r.scenario === scn.id && r.client === c).map((r) => r.outcome));
+      rows.push({ title: scn.title, targetMs: scn.targetMs, byClient });
+    }
+    process.stdout.write(
+      `\n### Failover — median of ${runs} run(s), time until Kamailio holds the contact\n${when}; ${machine}\n\n${formatTable(rows)}\n`,
+    );
+    const file = join(outDir, `failover-${when.replace(/[:.]/g, '-')}.json`);
+    writeFileSync(file, JSON.stringify({ bench: 'failover', when, machine, smoke, runs, boundMs, pollMs: opts.pollMs, peerExpires: opts.peerExpires, results, rows }, null, 2));
+    process.stdout.write(`\nJSON: ${file}\n`);
+  }
+
+  if (benches.includes('cold')) {
+    const results: Array<{ rttMs: number; client: ClientName; run: number; outcome: Outcome }> = [];
+    for (let run = 1; run <= runs; run++) {
+      for (const rtt of rtts) {
+        for (const c of clients) {
+          opts.log(`cold RTT ${rtt} ms run ${run}/${runs} ${c} …`);
+          const outcome = await runCold(c, rtt, opts);
+          opts.log(`    ${show(outcome)}`);
+          if (outcome.kind === 'error') broken++;
+          results.push({ rttMs: rtt, client: c, run, outcome });
+        }
+      }
+    }
+    const rows: ColdRow[] = clients.map((c) => ({
+      client: c,
+      byRtt: Object.fromEntries(rtts.map((r) => [r, summarize(results.filter((x) => x.client === c && x.rttMs === r).map((x) => x.outcome))])),
+    }));
+    process.stdout.write(
+      `\n### Cold sign-in — median of ${runs} run(s), client start until Kamailio holds the contact; round trips = (t(RTT) − t(0)) / RTT\n${when}; ${machine}\n\n${formatColdTable(rtts, rows, COLD_MIN_ROUND_TRIPS)}\n`,
+    );
+    const file = join(outDir, `cold-${when.replace(/[:.]/g, '-')}.json`);
+    writeFileSync(file, JSON.stringify({ bench: 'cold', when, machine, smoke, runs, rtts, boundMs, pollMs: opts.pollMs, results, rows }, null, 2));
+    process.stdout.write(`\nJSON: ${file}\n`);
+  }
+
   if (broken > 0) process.stderr.write(`bench: ${broken} run(s) failed to measure (see ERROR lines)\n`);
   return broken > 0 ? 1 : 0;
 }

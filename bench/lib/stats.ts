@@ -77,3 +77,31 @@ export function formatTable(rows: readonly Row[]): string {
   });
   return [head, sep, ...lines].join('\n');
 }
+
+/** Sequential round trips over the RTT-0 baseline: (t(RTT) − t(0)) / RTT, from medians. */
+export function roundTrips(atRtt: Summary | undefined, atZero: Summary | undefined, rttMs: number): number | undefined {
+  const t = atRtt?.medianMs;
+  const z = atZero?.medianMs;
+  if (t === undefined || z === undefined || t === Infinity || z === Infinity || rttMs <= 0) return undefined;
+  return (t - z) / rttMs;
+}
+
+export interface ColdRow {
+  client: string;
+  byRtt: Record<number, Summary>;
+}
+
+export function formatColdTable(rtts: readonly number[], rows: readonly ColdRow[], minRoundTrips: number): string {
+  const withRtt = rtts.filter((r) => r > 0);
+  const head = `| client | ${rtts.map((r) => `RTT ${r} ms`).join(' | ')} | ${withRtt.map((r) => `round trips @${r} ms`).join(' | ')} | target |`;
+  const sep = `|${'---|'.repeat(2 + rtts.length + withRtt.length)}`;
+  const lines = rows.map((row) => {
+    const times = rtts.map((r) => formatSummary(row.byRtt[r]));
+    const trips = withRtt.map((r) => {
+      const n = roundTrips(row.byRtt[r], row.byRtt[0], r);
+      return n === undefined ? '—' : n.toFixed(1);
+    });
+    return `| ${row.client} | ${times.join(' | ')} | ${trips.join(' | ')} | ≤ ${minRoundTrips + 1} (${minRoundTrips} + 1) |`;
+  });
+  return [head, sep, ...lines].join('\n');
+}

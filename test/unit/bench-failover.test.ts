@@ -179,3 +179,15 @@ test('peer configs: baresip binds an address (not lo) over TCP; linphonec regist
   assert.match(l, /^reg_expires=60$/m);
   assert.doesNotMatch(l, /auto_net_state_mon=0/);
 });
+
+test('cold: round trips over the RTT-0 baseline, and its table', async () => {
+  const { roundTrips, formatColdTable } = await import('../../bench/lib/stats.js');
+  const ok = (ms: number) => summarize([{ kind: 'ok', ms, registrar: REG_A }]);
+  assert.equal(roundTrips(ok(600), ok(100), 100), 5);
+  assert.equal(roundTrips(ok(600), undefined, 100), undefined);
+  assert.equal(roundTrips(summarize([{ kind: 'timeout', boundMs: 1000 }]), ok(100), 100), undefined);
+  const t = formatColdTable([0, 20, 100], [{ client: 'baresip', byRtt: { 0: ok(20), 20: ok(120), 100: ok(520) } }], 4).split('\n');
+  assert.equal(t[0], '| client | RTT 0 ms | RTT 20 ms | RTT 100 ms | round trips @20 ms | round trips @100 ms | target |');
+  assert.equal(t[1], '|---|---|---|---|---|---|---|');
+  assert.equal(t[2], '| baresip | 0.02 s | 0.12 s | 0.52 s | 5.0 | 5.0 | ≤ 5 (4 + 1) |');
+});
