@@ -12,7 +12,7 @@ import { Netns } from './lib/netns.js';
 import { Dnsmasq } from './lib/dnsmasq.js';
 import { Kamailio, pollUntilHeld } from './lib/kamailio.js';
 import { RUNNERS, type ClientName } from './lib/clients.js';
-import { startBackground, waitFor, type Background } from './lib/proc.js';
+import { earlyExit, startBackground, waitFor, type Background } from './lib/proc.js';
 import { DNS_ADDR, DOMAIN, REG_A, USER } from './lib/scenarios.js';
 import type { Outcome } from './lib/stats.js';
 import type { DnsZone } from './lib/dnsmasq.js';
@@ -91,7 +91,7 @@ export async function runCold(client: ClientName, rttMs: number, o: ColdOptions)
       boundMs: o.boundMs,
       everyMs: o.pollMs,
       since: t0,
-      abort: () => (p.hasExited() ? `${client} exited before the contact was held` : undefined),
+      abort: () => earlyExit(client, p),
     });
     if (held === undefined) return { kind: 'timeout', boundMs: o.boundMs };
     if ('aborted' in held) return { kind: 'error', message: held.aborted };

@@ -10,7 +10,7 @@ import { Netns } from './lib/netns.js';
 import { Dnsmasq } from './lib/dnsmasq.js';
 import { Kamailio, pollUntilHeld } from './lib/kamailio.js';
 import { RUNNERS, type ClientName } from './lib/clients.js';
-import { sleep, type Background } from './lib/proc.js';
+import { earlyExit, sleep, type Background } from './lib/proc.js';
 import { DNS_ADDR, DNS_PORT, DOMAIN, HOSTS, REG_A, REG_B, USER, zoneFor, type Scenario } from './lib/scenarios.js';
 import type { Outcome } from './lib/stats.js';
 
@@ -49,8 +49,7 @@ export async function runOnce(scn: Scenario, client: ClientName, o: RunOptions):
     const b = regs.B;
 
     const runner = RUNNERS[client];
-    const exitedEarly = (): string | undefined =>
-      proc?.hasExited() ? `${client} exited before the contact was held (see ${client} log)` : undefined;
+    const exitedEarly = (): string | undefined => earlyExit(client, proc);
     const t0 = performance.now();
     proc = runner.start({
       ns,

@@ -3,7 +3,7 @@
  * tracked by pid so cleanup ends exactly what the bench started (never by name).
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { openSync, closeSync } from 'node:fs';
+import { openSync, closeSync, readFileSync } from 'node:fs';
 
 export interface RunResult {
   code: number | null;
@@ -48,6 +48,9 @@ export function runSyncQuiet(cmd: string, args: string[]): void {
 
 export interface Background {
   readonly child: ChildProcess;
+  readonly logFile: string;
+  /** Exit code/signal once exited, else undefined. */
+  exitStatus(): string | undefined;
   readonly pid: number;
   /** Resolves with the exit code/signal once the process has exited. */
   readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
@@ -77,9 +80,11 @@ export function startBackground(
   if (child.pid === undefined) throw new Error(`could not start ${cmd}`);
   const pid = child.pid;
   let done = false;
+  let status: string | undefined;
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => {
     child.on('exit', (code, signal) => {
       done = true;
+      status = signal ? `signal ${signal}` : `code ${code}`;
       resolve({ code, signal });
     });
     child.on('error', () => {
@@ -96,6 +101,8 @@ export function startBackground(
   };
   return {
     child,
+    logFile: opts.logFile,
+    exitStatus: () => status,
     pid,
     exited,
     hasExited: () => done,
@@ -125,4 +132,21 @@ export async function waitFor<T>(what: string, fn: () => Promise<T | undefined>,
     if (performance.now() > end) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
     await sleep(everyMs);
   }
+}
+
+/** Last bytes of a log file, for error messages (clients never log secrets at this level). */
+export function logTail(file: string, max = 300): string {
+  try {
+    const t = readFileSync(file, 'utf8').trim();
+    return t.length > max ? `…${t.slice(-max)}` : t;
+  } catch {
+    return '';
+  }
+}
+
+/** "X exited (code 2) before …: <log tail>" for a client that died before the measurement ended. */
+export function earlyExit(name: string, p: Background | undefined): string | undefined {
+  if (!p?.hasExited()) return undefined;
+  const tail = logTail(p.logFile).replace(/\s+/g, ' ');
+  return `${name} exited (${p.exitStatus() ?? '?'}) before the contact was held${tail ? `: ${tail}` : ''}`;
 }

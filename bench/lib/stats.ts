@@ -69,7 +69,7 @@ export function formatTable(rows: readonly Row[]): string {
   const sep = '|---|---|---|---|---|---|---|';
   const lines = rows.map((r) => {
     const c = r.byClient;
-    const target = r.targetMs === undefined ? '—' : `≤ ${formatSeconds(r.targetMs)}`;
+    const target = r.targetMs === undefined ? '—' : `≤ ${+(r.targetMs / 1000).toFixed(2)} s`;
     return `| ${r.title} | ${formatSummary(c.siplogon)} | ${formatSummary(c.baresip)} | ${formatSummary(c.linphone)} | ${formatRatio(
       c.baresip,
       c.siplogon,
