@@ -102,7 +102,7 @@ const baresip: ClientRunner = {
 export function linphoneConfig(ctx: Pick<ClientContext, 'user' | 'domain' | 'password' | 'peerExpires'>): string {
   // Measured here (5.1.65): with auto_net_state_mon=0 the core opens its listening points but
   // never registers (it waits for the app to call linphone_core_set_network_reachable(), which
-  // linphonec does not); with the default monitor it comes UP in the loopback-only namespace.
+  // linphonec does not). The default monitor is kept; Netns gives it a route so it stays UP.
   // Fixed ports are safe: the namespace is private to this run.
   return `[sip]
 sip_port=5064

@@ -11,6 +11,9 @@ import { run, runOk, runSyncQuiet } from './proc.js';
 
 const live = new Set<Netns>();
 
+/** The namespace's non-loopback-range address (on lo). */
+export const NS_LOCAL_ADDR = '192.0.2.1';
+
 export class Netns {
   readonly name: string;
   private deleted = false;
@@ -29,6 +32,12 @@ export class Netns {
     try {
       await runOk('ip', ['netns', 'add', name]);
       await runOk('ip', ['-n', name, 'link', 'set', 'lo', 'up']);
+      // liblinphone's network monitor (auto_net_state_mon) finds its local IP by routing towards
+      // a public address; with no route, or only 127.0.0.1, it declares the network DOWN after
+      // 5 s and drops its transports. A TEST-NET-1 address (RFC 5737) on lo and a default route
+      // through lo satisfy it; packets to unknown addresses still never leave the namespace.
+      await runOk('ip', ['-n', name, 'addr', 'add', `${NS_LOCAL_ADDR}/32`, 'dev', 'lo']);
+      await runOk('ip', ['-n', name, 'route', 'add', 'default', 'dev', 'lo', 'src', NS_LOCAL_ADDR]);
       // `ip netns exec` bind-mounts /etc/netns/NAME/* over /etc/*: peers that read
       // /etc/resolv.conf (baresip, belle-sip) then ask the bench's DNS.
       mkdirSync(`/etc/netns/${name}`, { recursive: true });
