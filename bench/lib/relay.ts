@@ -29,6 +29,8 @@ export function parseRelaySpec(s: string): RelaySpec {
 }
 
 export interface Relay {
+  /** Bound port (useful when listening on port 0). */
+  port: number;
   close(): void;
 }
 
@@ -58,6 +60,7 @@ export async function startRelay(spec: RelaySpec, oneWayMs: number): Promise<Rel
       front.bind(spec.listen.port, spec.listen.host, () => res());
     });
     return {
+      port: front.address().port,
       close() {
         front.close();
         for (const s of upstream.values()) s.close();
@@ -81,7 +84,8 @@ export async function startRelay(spec: RelaySpec, oneWayMs: number): Promise<Rel
     server.once('error', rej);
     server.listen(spec.listen.port, spec.listen.host, () => res());
   });
-  return { close: () => server.close() };
+  const addr = server.address();
+  return { port: typeof addr === 'object' && addr ? addr.port : spec.listen.port, close: () => server.close() };
 }
 
 async function main(argv: string[]): Promise<void> {

@@ -191,3 +191,64 @@ test('cold: round trips over the RTT-0 baseline, and its table', async () => {
   assert.equal(t[1], '|---|---|---|---|---|---|---|');
   assert.equal(t[2], '| baresip | 0.02 s | 0.12 s | 0.52 s | 5.0 | 5.0 | ≤ 5 (4 + 1) |');
 });
+
+test('relay spec parsing rejects malformed specs with a clear message', async () => {
+  const { parseRelaySpec } = await import('../../bench/lib/relay.js');
+  assert.deepEqual(parseRelaySpec('udp:127.0.0.62:53=127.0.0.72:53'), {
+    proto: 'udp',
+    listen: { host: '127.0.0.62', port: 53 },
+    target: { host: '127.0.0.72', port: 53 },
+  });
+  assert.throws(() => parseRelaySpec('sctp:1.2.3.4:5=1.2.3.4:6'), /bad relay spec/);
+  assert.throws(() => parseRelaySpec('tcp:127.0.0.1:0=127.0.0.1:5060'), /bad port 0/);
+});
+
+test('relay holds each direction for RTT/2 and keeps byte order (real loopback sockets)', { timeout: 5_000 }, async () => {
+  const { startRelay } = await import('../../bench/lib/relay.js');
+  const net = await import('node:net');
+  const dgram = await import('node:dgram');
+  const oneWay = 40;
+  // TCP: an echo server behind the relay; a round trip must take at least 2 × oneWay.
+  const echo = net.createServer((s) => s.pipe(s));
+  await new Promise<void>((r) => echo.listen(0, '127.0.0.1', () => r()));
+  const echoPort = (echo.address() as { port: number }).port;
+  const tcp = await startRelay({ proto: 'tcp', listen: { host: '127.0.0.1', port: 0 }, target: { host: '127.0.0.1', port: echoPort } }, oneWay);
+  const udpEcho = dgram.createSocket('udp4');
+  udpEcho.on('message', (m, from) => udpEcho.send(m, from.port, from.address));
+  await new Promise<void>((r) => udpEcho.bind(0, '127.0.0.1', () => r()));
+  const udp = await startRelay(
+    { proto: 'udp', listen: { host: '127.0.0.1', port: 0 }, target: { host: '127.0.0.1', port: udpEcho.address().port } },
+    oneWay,
+  );
+  const client = dgram.createSocket('udp4');
+  try {
+    const sock = net.connect({ host: '127.0.0.1', port: tcp.port });
+    await new Promise<void>((r) => sock.once('connect', () => r()));
+    const t0 = performance.now();
+    let got = '';
+    const done = new Promise<void>((r) =>
+      sock.on('data', (d) => {
+        got += d.toString();
+        if (got.length >= 6) r();
+      }),
+    );
+    sock.write('abc');
+    sock.write('def');
+    await done;
+    assert.equal(got, 'abcdef');
+    assert.ok(performance.now() - t0 >= 2 * oneWay - 2, 'TCP round trip was not delayed');
+    sock.destroy();
+
+    const t1 = performance.now();
+    const reply = new Promise<string>((r) => client.once('message', (m) => r(m.toString())));
+    client.send('ping', udp.port, '127.0.0.1');
+    assert.equal(await reply, 'ping');
+    assert.ok(performance.now() - t1 >= 2 * oneWay - 2, 'UDP round trip was not delayed');
+  } finally {
+    client.close();
+    tcp.close();
+    udp.close();
+    udpEcho.close();
+    echo.close();
+  }
+});
