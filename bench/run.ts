@@ -18,7 +18,7 @@ import { parseArgs } from 'node:util';
 import { fileURLToPath } from 'node:url';
 import { runOnce, type RunOptions } from './failover.js';
 import { runCold, COLD_RTTS, COLD_MIN_ROUND_TRIPS } from './cold.js';
-import { installCleanupHandlers } from './lib/netns.js';
+import { installCleanupHandlers, sweepStale } from './lib/netns.js';
 import { parseClientList, RUNNERS, type ClientName } from './lib/clients.js';
 import { parseScenarioList } from './lib/scenarios.js';
 import { formatColdTable, formatSeconds, formatTable, summarize, type ColdRow, type Outcome, type Row } from './lib/stats.js';
@@ -85,6 +85,7 @@ async function main(): Promise<number> {
   if (process.getuid?.() !== 0) throw new Error('the benches need root (network namespaces, iptables)');
   for (const c of clients) RUNNERS[c].check(opts);
   installCleanupHandlers();
+  sweepStale(opts.log);
 
   const when = new Date().toISOString();
   const machine = `${hostname()}, ${cpus().length}× ${cpus()[0]?.model ?? 'cpu'}, Node ${process.version}`;

@@ -134,3 +134,40 @@ export function installCleanupHandlers(onSignal?: () => void): void {
     process.exit(1);
   });
 }
+
+/** Bench namespace names embed the owner's pid: `slb-<pid>-<hex>`. */
+export function staleOwner(name: string, isAlive: (pid: number) => boolean): boolean {
+  const m = /^slb-(\d+)-[0-9a-f]{6}$/.exec(name);
+  return m !== null && !isAlive(Number(m[1]));
+}
+
+function pidAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/**
+ * Deletes namespaces left by a bench process that died without cleanup (SIGKILL, power loss):
+ * only names of our own pattern whose owner pid is gone.
+ */
+export function sweepStale(log: (l: string) => void): void {
+  const out = spawnSync('ip', ['netns', 'list'], { encoding: 'utf8', timeout: 5_000 }).stdout ?? '';
+  for (const line of out.split('\n')) {
+    const name = line.split(/\s/, 1)[0] ?? '';
+    if (!staleOwner(name, pidAlive)) continue;
+    log(`bench: deleting stale namespace ${name}`);
+    for (const pid of spawnPids(name)) {
+      try {
+        process.kill(pid, 'SIGKILL');
+      } catch {
+        /* gone */
+      }
+    }
+    runSyncQuiet('ip', ['netns', 'del', name]);
+    rmSync(`/etc/netns/${name}`, { recursive: true, force: true });
+  }
+}

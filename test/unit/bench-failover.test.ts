@@ -252,3 +252,13 @@ test('relay holds each direction for RTT/2 and keeps byte order (real loopback s
     echo.close();
   }
 });
+
+test('stale namespace sweep only matches our own names with a dead owner', async () => {
+  const { staleOwner } = await import('../../bench/lib/netns.js');
+  const alive = (pid: number) => pid === 42;
+  assert.equal(staleOwner('slb-41-a1b2c3', alive), true);
+  assert.equal(staleOwner('slb-42-a1b2c3', alive), false);
+  assert.equal(staleOwner('sl-srv', alive), false);
+  assert.equal(staleOwner('slb-41-a1b2c3-x', alive), false);
+  assert.equal(staleOwner('other-41-a1b2c3', alive), false);
+});
