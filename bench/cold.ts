@@ -47,6 +47,7 @@ export interface ColdOptions {
   pollMs: number;
   peerExpires: number;
   siplogonMain: string;
+  siplogonArgs?: string[];
   keepLogs: boolean;
   log: (line: string) => void;
 }
@@ -85,6 +86,7 @@ export async function runCold(client: ClientName, rttMs: number, o: ColdOptions)
       dnsPort: 53,
       peerExpires: o.peerExpires,
       siplogonMain: o.siplogonMain,
+      siplogonArgs: o.siplogonArgs,
     });
     const p = proc;
     const held = await pollUntilHeld([reg], USER, {

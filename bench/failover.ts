@@ -23,6 +23,7 @@ export interface RunOptions {
   settleMs: number;
   peerExpires: number;
   siplogonMain: string;
+  siplogonArgs?: string[];
   keepLogs: boolean;
   log: (line: string) => void;
 }
@@ -61,6 +62,7 @@ export async function runOnce(scn: Scenario, client: ClientName, o: RunOptions):
       dnsPort: DNS_PORT,
       peerExpires: o.peerExpires,
       siplogonMain: o.siplogonMain,
+      siplogonArgs: o.siplogonArgs,
     });
 
     const measure = async (on: Kamailio[], since: number): Promise<Outcome> => {

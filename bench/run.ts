@@ -10,6 +10,7 @@
  *   --rtts 0,20,100 (cold)   --bound-ms N (150000)   --poll-ms N (20)   --settle-ms N (1000)
  *   --smoke  siplogon only, one run, short bound, both benches (CI: < 2 min)
  *   --keep-logs   --siplogon-main PATH (another build of the CLI)   --out DIR
+ *   --siplogon-args="--stagger 100 --timeout 2000"  (appended to sign-in; note the =)
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { hostname, cpus } from 'node:os';
@@ -60,6 +61,7 @@ async function main(): Promise<number> {
       'settle-ms': { type: 'string' },
       'keep-logs': { type: 'boolean', default: false },
       'siplogon-main': { type: 'string' },
+      'siplogon-args': { type: 'string' },
       out: { type: 'string' },
     },
     strict: true,
@@ -79,6 +81,7 @@ async function main(): Promise<number> {
     settleMs: positiveInt('settle-ms', values['settle-ms'], 1_000),
     peerExpires: 60,
     siplogonMain: resolve(values['siplogon-main'] ?? join(root, 'dist', 'src', 'cli', 'main.js')),
+    siplogonArgs: (values['siplogon-args'] ?? '').split(/\s+/).filter((a) => a !== ''),
     keepLogs: values['keep-logs'] === true,
     log: (l) => process.stderr.write(`${l}\n`),
   };

@@ -24,6 +24,8 @@ export interface ClientContext {
   peerExpires: number;
   /** Path of siplogon's compiled CLI entry point. */
   siplogonMain: string;
+  /** Extra sign-in arguments (e.g. --stagger 100), appended after the fixed ones. */
+  siplogonArgs?: string[];
 }
 
 export interface ClientRunner {
@@ -54,6 +56,7 @@ const siplogon: ClientRunner = {
       `${ctx.dnsAddr}:${ctx.dnsPort}`,
       '--no-cache',
       '--json',
+      ...(ctx.siplogonArgs ?? []),
     ]);
     // The password goes through the environment only, never argv (visible in ps).
     return startBackground(c, a, { logFile: join(ctx.dir, 'siplogon.ndjson'), env: { ...process.env, PW: ctx.password } });
