@@ -41,6 +41,9 @@ function parseRtts(v: string | undefined): number[] {
   return [...new Set([0, ...out])].sort((a, b) => a - b);
 }
 
+// JSON has no Infinity (it would become null): a median over the bound is written as "Infinity".
+const jsonOut = (v: unknown): string => JSON.stringify(v, (_k, x: unknown) => (x === Infinity ? 'Infinity' : x), 2);
+
 function show(o: Outcome): string {
   if (o.kind === 'ok') return `${formatSeconds(o.ms)} (on ${o.registrar})`;
   if (o.kind === 'timeout') return `> ${formatSeconds(o.boundMs)}`;
@@ -118,7 +121,7 @@ async function main(): Promise<number> {
       `\n### Failover — median of ${runs} run(s), time until Kamailio holds the contact\n${when}; ${machine}\n\n${formatTable(rows)}\n`,
     );
     const file = join(outDir, `failover-${when.replace(/[:.]/g, '-')}.json`);
-    writeFileSync(file, JSON.stringify({ bench: 'failover', when, machine, smoke, runs, boundMs, pollMs: opts.pollMs, peerExpires: opts.peerExpires, results, rows }, null, 2));
+    writeFileSync(file, jsonOut({ bench: 'failover', when, machine, smoke, runs, boundMs, pollMs: opts.pollMs, peerExpires: opts.peerExpires, results, rows }));
     process.stdout.write(`\nJSON: ${file}\n`);
   }
 
@@ -143,7 +146,7 @@ async function main(): Promise<number> {
       `\n### Cold sign-in — median of ${runs} run(s), client start until Kamailio holds the contact; round trips = (t(RTT) − t(0)) / RTT\n${when}; ${machine}\n\n${formatColdTable(rtts, rows, COLD_MIN_ROUND_TRIPS)}\n`,
     );
     const file = join(outDir, `cold-${when.replace(/[:.]/g, '-')}.json`);
-    writeFileSync(file, JSON.stringify({ bench: 'cold', when, machine, smoke, runs, rtts, boundMs, pollMs: opts.pollMs, results, rows }, null, 2));
+    writeFileSync(file, jsonOut({ bench: 'cold', when, machine, smoke, runs, rtts, boundMs, pollMs: opts.pollMs, results, rows }));
     process.stdout.write(`\nJSON: ${file}\n`);
   }
 
