@@ -54,11 +54,17 @@ export interface ColdOptions {
 
 export async function runCold(client: ClientName, rttMs: number, o: ColdOptions): Promise<Outcome> {
   const dir = mkdtempSync(join(tmpdir(), `slb-cold-${client}-`));
-  const ns = await Netns.create({ nameserver: RELAY_DNS, hosts: {} });
   let dns: Dnsmasq | undefined;
   let reg: Kamailio | undefined;
   let relay: Background | undefined;
   let proc: Background | undefined;
+  let ns: Netns;
+  try {
+    ns = await Netns.create({ nameserver: RELAY_DNS, hosts: {} });
+  } catch (err) {
+    rmSync(dir, { recursive: true, force: true });
+    return { kind: 'error', message: err instanceof Error ? err.message : String(err) };
+  }
   try {
     dns = new Dnsmasq(ns, DNS_ADDR, 53, coldZone(), dir);
     await dns.start();

@@ -33,12 +33,18 @@ const PASSWORD = 'bench-only-7f3a';
 
 export async function runOnce(scn: Scenario, client: ClientName, o: RunOptions): Promise<Outcome> {
   const dir = mkdtempSync(join(tmpdir(), `slb-${scn.id}-${client}-`));
-  const ns = await Netns.create({ nameserver: DNS_ADDR, hosts: HOSTS });
   const regs: Record<'A' | 'B', Kamailio | undefined> = { A: undefined, B: undefined };
   let dns: Dnsmasq | undefined;
   let proc: Background | undefined;
   const mk = (addr: string, name: string) =>
     new Kamailio(ns, { addr, domain: DOMAIN, users: { [USER]: PASSWORD }, dir: join(dir, name) });
+  let ns: Netns;
+  try {
+    ns = await Netns.create({ nameserver: DNS_ADDR, hosts: HOSTS });
+  } catch (err) {
+    rmSync(dir, { recursive: true, force: true });
+    return { kind: 'error', message: err instanceof Error ? err.message : String(err) };
+  }
   try {
     dns = new Dnsmasq(ns, DNS_ADDR, DNS_PORT, zoneFor(scn), dir);
     await dns.start();
