@@ -79,10 +79,21 @@ export interface SignInOptions {
   penaltyMs?: number;
   /** Requested registration lifetime, seconds. @defaultValue 600 */
   expires?: number;
-  /** RFC 5626 CRLF keep-alive interval; 0 disables. @defaultValue 30000 */
+  /**
+   * RFC 5626 CRLF keep-alive interval; 0 disables. Short on purpose: a black-holed registrar is
+   * found within interval + timeout (≤ 9 s by default) for 4 bytes every 6 s. A connection that
+   * never answered a pong is not declared dead by keep-alive (the registrar may not do RFC 5626);
+   * refreshes still catch it. @defaultValue 6000
+   */
   keepAliveIntervalMs?: number;
-  /** Pong deadline after a ping. @defaultValue 10000 */
+  /** Pong deadline after a ping. @defaultValue 3000 */
   keepAliveTimeoutMs?: number;
+  /**
+   * While registered on a backup, probe the preferred registrar (the ones ranked above it) with
+   * capped back-off and move back when it answers, registering there before leaving the backup.
+   * @defaultValue base 1000 ms, cap 4000 ms; false disables
+   */
+  preferredProbe?: false | { baseMs?: number; capMs?: number };
   /** Re-sign-in back-off. @defaultValue base 1000 ms, cap 60000 ms, jittered */
   backoff?: { baseMs?: number; capMs?: number };
   /** @defaultValue 3 */
@@ -100,7 +111,8 @@ export interface SignInOptions {
   signal?: AbortSignal;
 }
 
-export interface ResolvedOptions extends Required<Omit<SignInOptions, 'targetFqdn' | 'targetPort' | 'authUser' | 'dnsServers' | 'ca' | 'signal' | 'dhcp' | 'cache' | 'backoff'>> {
+export interface ResolvedOptions extends Required<Omit<SignInOptions, 'targetFqdn' | 'targetPort' | 'authUser' | 'dnsServers' | 'ca' | 'signal' | 'dhcp' | 'cache' | 'backoff' | 'preferredProbe'>> {
+  preferredProbe: { baseMs: number; capMs: number } | false;
   aor: string;
   userPart: string;
   domain: string;
@@ -161,8 +173,12 @@ export function resolveOptions(o: SignInOptions): ResolvedOptions {
     tlsPatienceMs: positive('tlsPatienceMs', o.tlsPatienceMs, 2000, true),
     penaltyMs: positive('penaltyMs', o.penaltyMs, 30000, true),
     expires: positive('expires', o.expires, 600),
-    keepAliveIntervalMs: positive('keepAliveIntervalMs', o.keepAliveIntervalMs, 30000, true),
-    keepAliveTimeoutMs: positive('keepAliveTimeoutMs', o.keepAliveTimeoutMs, 10000),
+    keepAliveIntervalMs: positive('keepAliveIntervalMs', o.keepAliveIntervalMs, 6000, true),
+    keepAliveTimeoutMs: positive('keepAliveTimeoutMs', o.keepAliveTimeoutMs, 3000),
+    preferredProbe:
+      o.preferredProbe === false
+        ? false
+        : { baseMs: positive('preferredProbe.baseMs', o.preferredProbe?.baseMs, 1000), capMs: Math.max(positive('preferredProbe.capMs', o.preferredProbe?.capMs, 4000), positive('preferredProbe.baseMs', o.preferredProbe?.baseMs, 1000)) },
     backoff: { baseMs: positive('backoff.baseMs', o.backoff?.baseMs, 1000), capMs: positive('backoff.capMs', o.backoff?.capMs, 60000) },
     maxRedirects: positive('maxRedirects', o.maxRedirects, 3, true),
     provisioning: o.provisioning ?? true,

@@ -9,6 +9,7 @@ import { Backoff } from '../core/backoff.js';
 import { cacheCandidates, recordFromRegistration } from '../core/cache-policy.js';
 import { RegistrarCycle } from '../core/cycle.js';
 import { PenaltyList } from '../core/penalty.js';
+import { PreferredRegistrarProbe } from '../core/timers.js';
 import { candidateKey, DEFAULT_PORTS, type CacheRecord, type Candidate } from '../core/types.js';
 import { CacheStore } from '../cache/store.js';
 import { defaultCachePath } from '../cache/paths.js';
@@ -38,7 +39,7 @@ export interface Registered {
   /** Milliseconds from the start of this sign-in attempt to the 200 OK. */
   tookMs: number;
   /** How the list was built: fresh discovery, the in-band registrars, or the cache. */
-  via: 'discovery' | 'target' | 'in-band' | 'cache';
+  via: 'discovery' | 'target' | 'in-band' | 'cache' | 'preferred';
   /** Home and backup registrars named by a 301 on the way, if any. */
   inBand: { fqdn: string; port: number; transport: 'tls' | 'tcp' }[];
   provisioning: PostRegistration;
@@ -77,6 +78,11 @@ export class SignInSession extends EventEmitter<SessionEvents> {
   private readonly first: Promise<Registered>;
   private settleFirst!: { resolve: (r: Registered) => void; reject: (e: unknown) => void };
   private stopNetworkWatch: (() => void) | undefined;
+  /** Candidates ranked above the registrar we are on (we failed over past them). */
+  private preferred: Candidate[] = [];
+  private lastTried: Candidate[] = [];
+  private switchTo: { leg: Leg; candidate: Candidate; address: string } | undefined;
+  private probe: PreferredRegistrarProbe | undefined;
 
   constructor(options: SignInOptions, private readonly run: RunOptions = {}) {
     super();
@@ -148,8 +154,14 @@ export class SignInSession extends EventEmitter<SessionEvents> {
           this.emit('registered', reg);
           this.settleFirst.resolve(reg);
           if (this.run.once) break;
-          const reason = await this.stayRegistered();
+          let reason = await this.stayRegistered();
+          while (!this.stopping && this.switchTo) {
+            await this.switchToPreferred(dns);
+            reason = await this.stayRegistered();
+          }
           if (this.stopping) break;
+          // A registrar that went away sorts last for a while (a penalty, not a ban).
+          if (this.current) this.penalties.penalise(this.current.registrar, reason.code);
           // The lost leg's refresh timer and socket must not outlive it.
           this.leg?.close();
           this.leg = undefined;
@@ -245,6 +257,7 @@ export class SignInSession extends EventEmitter<SessionEvents> {
     abandonOnRecorded: boolean,
   ): Promise<{ leg: Leg; candidate: Candidate; address: string; inBand: Candidate[] } | { rebuild: true } | { error: SiplogonError }> {
     const o = this.options;
+    this.lastTried = candidates;
     let remaining = this.penalties.orderCandidates(candidates);
     const failures: { candidate: Candidate; error: SiplogonError }[] = [];
     let hops = 0;
@@ -308,6 +321,8 @@ export class SignInSession extends EventEmitter<SessionEvents> {
   private async finish(leg: Leg, candidate: Candidate, address: string, via: Registered['via'], started: number, inBand: Candidate[], dns: DnsClient): Promise<Registered> {
     const o = this.options;
     this.leg = leg;
+    const rank = this.lastTried.findIndex((c) => candidateKey(c) === candidateKey(candidate));
+    this.preferred = rank > 0 ? this.lastTried.slice(0, rank).filter((c) => c.addresses.length > 0) : [];
     this.cycle.onRegistered(candidate);
     void inBand;
     this.penalties.clear(candidate);
@@ -363,19 +378,84 @@ export class SignInSession extends EventEmitter<SessionEvents> {
     if (!leg) return new SignInError('CONNECTION_CLOSED', 'no registration');
     const o = this.options;
     return new Promise<SiplogonError>((resolve) => {
+      let done = false;
       const finish = (e: SiplogonError): void => {
+        if (done) return;
+        done = true;
         stopKeepAlive();
+        this.probe?.stop();
+        this.probe = undefined;
         this.wake = undefined;
         resolve(e);
       };
       const stopKeepAlive = leg.keepAlive({ intervalMs: o.keepAliveIntervalMs, timeoutMs: o.keepAliveTimeoutMs, clock: o.clock }, finish);
       leg.onLost(finish);
       this.wake = () => finish(new SignInError('ABORTED', 'stopping'));
+      if (o.preferredProbe && this.preferred.length > 0) {
+        const probe: PreferredRegistrarProbe = new PreferredRegistrarProbe({
+          clock: o.clock,
+          random: o.random,
+          backoff: { baseMs: o.preferredProbe.baseMs, capMs: o.preferredProbe.capMs },
+          probe: () => void this.probePreferred(probe, () => finish(new SignInError('ABORTED', 'moving back to the preferred registrar'))),
+        });
+        this.probe = probe;
+        probe.start();
+      }
     });
+  }
+
+  /** One probe: connect to the preferred registrar(s) and register there; the old leg stays up meanwhile. */
+  private async probePreferred(probe: PreferredRegistrarProbe, moveBack: () => void): Promise<void> {
+    const o = this.options;
+    const quiet = new StepRecorder(o.clock); // failed probes are not news; a successful one is recorded below
+    try {
+      const won = await raceConnect(this.preferred, o, quiet, this.abort.signal);
+      if ('failures' in won || this.stopping || this.probe !== probe) {
+        if (!('failures' in won)) won.connection.close();
+        probe.result(false);
+        return;
+      }
+      const leg = await openRegistration(won.connection, won.candidate, o, this.recorder);
+      if (leg.outcome.kind !== 'registered' || this.stopping || this.probe !== probe) {
+        leg.close();
+        probe.result(false);
+        return;
+      }
+      this.switchTo = { leg, candidate: won.candidate, address: won.address };
+      probe.result(true);
+      moveBack();
+    } catch {
+      probe.result(false);
+    }
+  }
+
+  /** Registered on the preferred registrar already: adopt it, then leave the backup. */
+  private async switchToPreferred(dns: DnsClient): Promise<void> {
+    const sw = this.switchTo;
+    this.switchTo = undefined;
+    if (!sw) return;
+    const old = this.leg;
+    const started = this.options.clock.now();
+    this.lastTried = [...this.preferred];
+    const reg = await this.finish(sw.leg, sw.candidate, sw.address, 'preferred', started, [], dns);
+    this.current = reg;
+    this.emit('registered', reg);
+    if (old) {
+      const step = this.recorder.begin('unregister', `Un-REGISTER from ${old.target} (back on the preferred registrar)`, old.target);
+      try {
+        await old.unregister();
+        step.pass();
+      } catch (e) {
+        step.fail(e);
+      } finally {
+        old.close();
+      }
+    }
   }
 
   private onNetworkChange(): void {
     this.backoff.networkChanged();
+    this.probe?.networkChanged();
     // In back-off: go now. Registered: a refresh proves (or disproves) the path at once.
     if (this.stateValue === 'reconnecting') this.wake?.();
     else if (this.stateValue === 'registered') this.leg?.refreshNow();

@@ -149,9 +149,16 @@ export async function openRegistration(connection: SipConnection, candidate: Can
             /* a closed connection reports itself through 'close' */
           }
         },
-        onDead: () => onDead(new TransportError('KEEPALIVE_TIMEOUT', `${target} did not answer a keep-alive within ${k.timeoutMs} ms`, { details: { timeoutMs: k.timeoutMs } })),
+        // A registrar that never answered a pong may simply not do RFC 5626: not proof of death.
+        onDead: () => {
+          if (pongSeen) onDead(new TransportError('KEEPALIVE_TIMEOUT', `${target} did not answer a keep-alive within ${k.timeoutMs} ms`, { details: { timeoutMs: k.timeoutMs } }));
+        },
       });
-      const onPong = (): void => ka.pong();
+      let pongSeen = false;
+      const onPong = (): void => {
+        pongSeen = true;
+        ka.pong();
+      };
       connection.on('pong', onPong);
       ka.start();
       return () => {
