@@ -344,7 +344,14 @@ export class PresenceAgent extends EventEmitter<PresenceAgentEvents> {
 
   /** Initial SUBSCRIBE; on 2xx learns the dialog, schedules the refresh and handles a piggybacked body. */
   private async subscribe(s: Subscription): Promise<LegResponse> {
-    const res = await this.sendSubscribe(s, this.o.config.subscribeExpires);
+    let res = await this.sendSubscribe(s, this.o.config.subscribeExpires);
+    if (res.status === 420 && s.headers.some(([n]) => n.toLowerCase() === 'proxy-require')) {
+      // RFC 3261 §8.1.3.5: retry without the extensions the proxy refused (a standard proxy does not
+      // know ms-benotify; we then get NOTIFYs, which we answer anyway).
+      const refused = tokens(getHeaders(res.response, 'Unsupported'));
+      s.headers = s.headers.filter(([n, v]) => n.toLowerCase() !== 'proxy-require' || (refused.size > 0 && !refused.has(v.trim().toLowerCase())));
+      res = await this.sendSubscribe(s, this.o.config.subscribeExpires);
+    }
     if (!ok(res)) {
       s.ended = true;
       return res;
@@ -429,7 +436,7 @@ export class PresenceAgent extends EventEmitter<PresenceAgentEvents> {
 
   /** Waits until `s` delivered its first state, `ms` passed, or the signal fired. */
   private waitForState(s: Subscription, ms: number, signal?: AbortSignal): Promise<boolean> {
-    if (s.gotState || s.ended) return Promise.resolve(s.gotState);
+    if (s.gotState || s.ended || s.lastError) return Promise.resolve(s.gotState);
     return new Promise((resolve) => {
       const done = (): void => {
         this.o.clock.clearTimeout(t);
