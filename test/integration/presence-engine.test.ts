@@ -9,6 +9,9 @@ import { SignInSession, type SessionEvents } from '../../src/engine/session.js';
 import type { PresenceOptions, SignInOptions } from '../../src/engine/options.js';
 import type { ContactPresence } from '../../src/presence/agent.js';
 import type { StepRecord } from '../../src/engine/steps.js';
+import { diagnose } from '../../src/diagnose/diagnose.js';
+import { spawn } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 
 const D = 'acme.test';
 let peer: KamailioPresencePeer | undefined;
@@ -246,5 +249,58 @@ test('a malformed roaming contact list is a typed presenceError on "contacts"; t
     }
   } finally {
     await bad.stop();
+  }
+});
+
+test('diagnose() records "presence" and "contacts" steps after sign-in (Lync flavour) and signs off cleanly', async () => {
+  const report = await diagnose(options('alice', {}));
+  assert.equal(report.result, 'pass', JSON.stringify(report.finding));
+  const pres = report.steps.find((s) => s.kind === 'presence');
+  const contacts = report.steps.find((s) => s.kind === 'contacts');
+  assert.equal(pres?.status, 'pass', JSON.stringify(pres));
+  assert.equal(contacts?.status, 'pass', JSON.stringify(contacts));
+  assert.deepEqual(contacts?.detail['contacts'], [`sip:bob@${D}`, `sip:carol@${D}`]);
+  // Presence is set up before the un-REGISTER ends the run.
+  const unreg = report.steps.findIndex((s) => s.kind === 'unregister');
+  assert.ok(unreg > report.steps.indexOf(contacts!), 'contacts before un-REGISTER');
+  assert.equal(report.steps[unreg]?.status, 'pass');
+});
+
+test('CLI sign-in --json prints presence, the contact list and contact states as NDJSON; SIGINT signs out with exit 0', async () => {
+  const bob = await signIn('bob', { flavour: 'simple' });
+  try {
+    await bob.waitFor('presence', (p) => p.state === 'online', 'bob published');
+    const main = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
+    const args = [main, 'sign-in', '--user', `sip:alice@${D}`, '--password-env', 'SIPLOGON_TEST_PW', '--target-fqdn', `pres.${D}`, '--transport', 'tcp', '--target-port', '5060', '--resolve', `pres.${D}:127.0.60.1`, '--no-cache', '--timeout', '5000', '--json'];
+    const child = spawn(process.execPath, args, { env: { ...process.env, SIPLOGON_TEST_PW: PRESENCE_USERS.alice }, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
+    const events = (): Record<string, unknown>[] => stdout.split('\n').filter((l) => l.trim()).map((l) => JSON.parse(l) as Record<string, unknown>);
+    try {
+      await new Promise<void>((resolve, reject) => {
+        const t = setTimeout(() => reject(new Error(`no contact presence from the CLI within 15 s: ${stdout} ${stderr}`)), 15_000);
+        child.stdout.on('data', (d: Buffer) => {
+          stdout += d.toString();
+          if (events().some((e) => e['event'] === 'contactPresence' && (e['contact'] as ContactPresence).uri === `sip:bob@${D}`)) {
+            clearTimeout(t);
+            resolve();
+          }
+        });
+      });
+      const ev = events();
+      assert.ok(ev.some((e) => e['event'] === 'presence' && (e['presence'] as { state: string }).state === 'online'));
+      const list = ev.find((e) => e['event'] === 'contacts')?.['contacts'] as { contacts: { uri: string }[] } | undefined;
+      assert.deepEqual(list?.contacts.map((c) => c.uri), [`sip:bob@${D}`, `sip:carol@${D}`]);
+      assert.doesNotMatch(stdout + stderr, new RegExp(PRESENCE_USERS.alice), 'the password is never printed');
+    } finally {
+      child.kill('SIGINT');
+      const code = await Promise.race([exited, new Promise<'hung'>((r) => setTimeout(() => r('hung'), 15_000))]);
+      if (code === 'hung') child.kill('SIGKILL');
+      assert.equal(code, 0, stderr);
+    }
+  } finally {
+    await signOut(bob);
   }
 });
