@@ -14,3 +14,7 @@ export { SipClient, newBranch, newCallId, newTag, DEFAULT_TIMER_F_MS, T1_MS, typ
 export * from './sip/digest.js';
 export { Registration, parseRedirectContacts, requestWithAuth, type RegisterOutcome, type RedirectContact, type RegistrationOptions } from './sip/register.js';
 export { registerAt, defaultResolve, type RegistrarTarget, type RegisterAtOptions, type SignOnHop, type SignOnResult, type ResolveHook } from './sip/sign-on.js';
+
+// Presence after sign-in (issue 8)
+export * from './presence/index.js';
+export { PresenceAgent, chooseFlavour, type PresenceFlavour, type OwnPresence, type ContactsEvent, type ContactPresence, type PresenceErrorContext, type PresenceAgentEvents, type PresenceAgentOptions } from './presence/agent.js';

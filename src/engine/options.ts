@@ -6,6 +6,7 @@ import { systemClock, type Clock, type RandomSource } from '../core/clock.js';
 import type { CandidatePolicy } from '../core/candidates.js';
 import type { SipTransport, SrvRole } from '../core/types.js';
 import { UsageError } from '../errors.js';
+import { PRESENCE_STATES, type PresenceState } from '../presence/state.js';
 
 export type PasswordSource = string | (() => string | Promise<string>);
 
@@ -100,6 +101,12 @@ export interface SignInOptions {
   maxRedirects?: number;
   /** SUBSCRIBE vnd-microsoft-provisioning-v2 and ask MRAS after registering. @defaultValue true */
   provisioning?: boolean;
+  /**
+   * After registering: publish own presence, download the contact list and watch the contacts
+   * (issue 8). Never makes sign-in fail: problems become steps and `presenceError` events.
+   * @defaultValue on, flavour chosen from the REGISTER 200
+   */
+  presence?: false | PresenceOptions;
   /** Poll local addresses and restart at once when they change. @defaultValue 2000; 0 disables */
   networkWatchIntervalMs?: number;
 
@@ -111,7 +118,26 @@ export interface SignInOptions {
   signal?: AbortSignal;
 }
 
-export interface ResolvedOptions extends Required<Omit<SignInOptions, 'targetFqdn' | 'targetPort' | 'authUser' | 'dnsServers' | 'ca' | 'signal' | 'dhcp' | 'cache' | 'backoff' | 'preferredProbe'>> {
+export interface PresenceOptions {
+  /** 'auto' reads the REGISTER 200 (Supported: msrtc-event-categories → Lync). @defaultValue 'auto' */
+  flavour?: 'auto' | 'simple' | 'lync';
+  /** SIMPLE: the RLS list URI to SUBSCRIBE with `Supported: eventlist` (RFC 4662). */
+  listUri?: string;
+  /** Contacts to watch one by one when there is no list (or the RLS refuses it). */
+  contacts?: string[];
+  /** State published after sign-in. @defaultValue 'online' */
+  initialState?: PresenceState;
+  note?: string;
+  /** PUBLISH Expires, seconds. @defaultValue 3600 */
+  publishExpires?: number;
+  /** SUBSCRIBE Expires, seconds. @defaultValue 600 */
+  subscribeExpires?: number;
+  /** How long to wait for the contact list when it comes in a NOTIFY. @defaultValue 5000 */
+  listTimeoutMs?: number;
+}
+
+export interface ResolvedOptions extends Required<Omit<SignInOptions, 'targetFqdn' | 'targetPort' | 'authUser' | 'dnsServers' | 'ca' | 'signal' | 'dhcp' | 'cache' | 'backoff' | 'presence' | 'preferredProbe'>> {
+  presence: Required<Omit<PresenceOptions, 'listUri' | 'note'>> & { listUri: string | undefined; note: string | undefined } | false;
   preferredProbe: { baseMs: number; capMs: number } | false;
   aor: string;
   userPart: string;
@@ -182,10 +208,33 @@ export function resolveOptions(o: SignInOptions): ResolvedOptions {
     backoff: { baseMs: positive('backoff.baseMs', o.backoff?.baseMs, 1000), capMs: positive('backoff.capMs', o.backoff?.capMs, 60000) },
     maxRedirects: positive('maxRedirects', o.maxRedirects, 3, true),
     provisioning: o.provisioning ?? true,
+    presence: resolvePresence(o.presence),
     networkWatchIntervalMs: positive('networkWatchIntervalMs', o.networkWatchIntervalMs, 2000, true),
     instanceId: o.instanceId ?? `urn:uuid:${crypto.randomUUID()}`,
     clock: o.clock ?? systemClock,
     random: o.random ?? Math.random,
     signal: o.signal,
+  };
+}
+
+function resolvePresence(p: SignInOptions['presence']): ResolvedOptions['presence'] {
+  if (p === false) return false;
+  const o = p ?? {};
+  if (o.flavour !== undefined && !['auto', 'simple', 'lync'].includes(o.flavour)) throw new UsageError('INVALID_OPTION', `presence.flavour must be auto, simple or lync, got ${String(o.flavour)}`);
+  if (o.initialState !== undefined && (!PRESENCE_STATES.includes(o.initialState) || o.initialState === 'unknown')) throw new UsageError('INVALID_OPTION', `presence.initialState must be one of online, busy, away, dnd, offline`);
+  const sipUri = (what: string, u: string): string => {
+    const t = u.trim();
+    if (!/^sips?:[^@\s<>]+@[A-Za-z0-9.-]+$/.test(t)) throw new UsageError('INVALID_URI', `${what} is not a SIP URI: "${u}"`);
+    return t;
+  };
+  return {
+    flavour: o.flavour ?? 'auto',
+    listUri: o.listUri === undefined ? undefined : sipUri('presence.listUri', o.listUri),
+    contacts: (o.contacts ?? []).map((c) => sipUri('presence.contacts entry', c)),
+    initialState: o.initialState ?? 'online',
+    note: o.note,
+    publishExpires: Math.round(positive('presence.publishExpires', o.publishExpires, 3600)),
+    subscribeExpires: Math.round(positive('presence.subscribeExpires', o.subscribeExpires, 600)),
+    listTimeoutMs: positive('presence.listTimeoutMs', o.listTimeoutMs, 5000),
   };
 }

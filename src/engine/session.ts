@@ -14,7 +14,7 @@ import { candidateKey, DEFAULT_PORTS, type CacheRecord, type Candidate } from '.
 import { CacheStore } from '../cache/store.js';
 import { defaultCachePath } from '../cache/paths.js';
 import { DnsClient } from '../discovery/dns.js';
-import { SignInError, SiplogonError } from '../errors.js';
+import { PresenceError, SignInError, SiplogonError } from '../errors.js';
 import { describeCandidate, resolveCandidates, runDiscovery, type DiscoveryOutcome } from './discovery.js';
 import { resolveOptions, type ResolvedOptions, type SignInOptions } from './options.js';
 import { raceConnect } from './race.js';
@@ -22,6 +22,8 @@ import { openRegistration, type Leg } from './sip-port.js';
 import { StepRecorder, type StepRecord } from './steps.js';
 import { watchNetwork } from './network-watch.js';
 import { postRegistration, type PostRegistration } from './provisioning.js';
+import { PresenceAgent, type ContactPresence, type ContactsEvent, type OwnPresence, type PresenceErrorContext } from '../presence/agent.js';
+import type { PresenceState } from '../presence/state.js';
 
 export type SessionState = 'starting' | 'discovering' | 'connecting' | 'registered' | 'reconnecting' | 'stopping' | 'stopped';
 
@@ -53,6 +55,13 @@ export interface SessionEvents {
   retrying: [info: { inMs: number; attempt: number; error: SiplogonError }];
   warning: [message: string];
   stopped: [];
+  /** Own presence as published (issue 8). */
+  presence: [own: OwnPresence];
+  /** The contact list with its groups, whenever it arrives or changes. */
+  contacts: [list: ContactsEvent];
+  contactPresence: [contact: ContactPresence];
+  /** A presence problem (malformed body, refused request); the session goes on. */
+  presenceError: [error: SiplogonError, context: PresenceErrorContext];
 }
 
 export interface RunOptions {
@@ -83,6 +92,10 @@ export class SignInSession extends EventEmitter<SessionEvents> {
   private lastTried: Candidate[] = [];
   private switchTo: { leg: Leg; candidate: Candidate; address: string } | undefined;
   private probe: PreferredRegistrarProbe | undefined;
+  // Presence (issue 8): one agent per registration leg; a failover starts a new one on the new leg.
+  private presenceAgent: PresenceAgent | undefined;
+  private presenceStarting: Promise<void> | undefined;
+  private wantedPresence: { state: PresenceState; note?: string } | undefined;
 
   constructor(options: SignInOptions, private readonly run: RunOptions = {}) {
     super();
@@ -153,13 +166,20 @@ export class SignInSession extends EventEmitter<SessionEvents> {
           this.setState('registered');
           this.emit('registered', reg);
           this.settleFirst.resolve(reg);
-          if (this.run.once) break;
+          if (this.run.once) {
+            // The diagnosis records "presence published" / "contact list downloaded" before signing off.
+            await this.startPresence();
+            break;
+          }
+          void this.startPresence(this.abort.signal);
           let reason = await this.stayRegistered();
           while (!this.stopping && this.switchTo) {
             await this.switchToPreferred(dns);
             reason = await this.stayRegistered();
           }
           if (this.stopping) break;
+          this.presenceAgent?.dispose();
+          this.presenceAgent = undefined;
           // A registrar that went away sorts last for a while (a penalty, not a ban).
           if (this.current) this.penalties.penalise(this.current.registrar, reason.code);
           // The lost leg's refresh timer and socket must not outlive it.
@@ -436,10 +456,14 @@ export class SignInSession extends EventEmitter<SessionEvents> {
     if (!sw) return;
     const old = this.leg;
     const started = this.options.clock.now();
+    // Presence follows the registration: end it cleanly on the backup, start it on the preferred one.
+    await this.presenceAgent?.stop().catch(() => undefined);
+    this.presenceAgent = undefined;
     this.lastTried = [...this.preferred];
     const reg = await this.finish(sw.leg, sw.candidate, sw.address, 'preferred', started, [], dns);
     this.current = reg;
     this.emit('registered', reg);
+    void this.startPresence(this.abort.signal);
     if (old) {
       const step = this.recorder.begin('unregister', `Un-REGISTER from ${old.target} (back on the preferred registrar)`, old.target);
       try {
@@ -493,10 +517,54 @@ export class SignInSession extends EventEmitter<SessionEvents> {
     }
   }
 
+  /** Own presence for this and later registrations (SIMPLE: PUBLISH modify; Lync: category publish). */
+  async setPresence(state: PresenceState, note?: string): Promise<void> {
+    if (this.options.presence === false) throw new PresenceError('PRESENCE_FAILED', 'presence is turned off for this session');
+    this.wantedPresence = { state, ...(note !== undefined ? { note } : {}) };
+    await this.presenceStarting;
+    const agent = this.presenceAgent;
+    if (!agent) throw new PresenceError('PRESENCE_FAILED', 'not signed in: the state is published at the next registration');
+    await agent.setPresence(state, note);
+  }
+
+  /** Starts presence on the current leg; never throws (failures are steps and presenceError events). */
+  private startPresence(signal?: AbortSignal): Promise<void> {
+    const cfg = this.options.presence;
+    const leg = this.leg;
+    if (cfg === false || !leg) return Promise.resolve();
+    const wanted = this.wantedPresence;
+    const agent = new PresenceAgent({
+      leg,
+      aor: this.options.aor,
+      config: wanted ? { ...cfg, initialState: wanted.state, note: wanted.note } : cfg,
+      clock: this.options.clock,
+      recorder: this.recorder,
+      transactionTimeoutMs: this.options.transactionTimeoutMs,
+      instanceId: this.options.instanceId,
+    });
+    this.presenceAgent = agent;
+    agent.on('presence', (p) => this.emit('presence', p));
+    agent.on('contacts', (l) => this.emit('contacts', l));
+    agent.on('contactPresence', (c) => this.emit('contactPresence', c));
+    agent.on('presenceError', (e, ctx) => this.emit('presenceError', e, ctx));
+    const p = agent.start(signal).catch((e: unknown) => {
+      this.emit('presenceError', SiplogonError.is(e) ? e : new PresenceError('PRESENCE_FAILED', String(e)), 'presence');
+    });
+    this.presenceStarting = p;
+    return p;
+  }
+
   private async signOff(): Promise<void> {
     const leg = this.leg;
     this.leg = undefined;
     if (!leg) return;
+    const agent = this.presenceAgent;
+    this.presenceAgent = undefined;
+    if (agent) {
+      // Un-SUBSCRIBE and un-PUBLISH before un-REGISTER, else the server NOTIFYs a dead socket.
+      await this.presenceStarting;
+      await agent.stop();
+    }
     const step = this.recorder.begin('unregister', 'Un-REGISTER', leg.target);
     try {
       await leg.unregister();

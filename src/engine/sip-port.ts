@@ -11,7 +11,8 @@ import type { SipConnection } from '../sip/connection.js';
 import { parseChallenge } from '../sip/digest.js';
 import { getHeader, getHeaders, type SipResponse } from '../sip/message.js';
 import { Registration, requestWithAuth, type RegisterOutcome } from '../sip/register.js';
-import { newTag, SipClient } from '../sip/transaction.js';
+import { defaultAnswer, newTag, SipClient, type IncomingAnswer } from '../sip/transaction.js';
+import type { SipRequest } from '../sip/message.js';
 import type { ResolvedOptions } from './options.js';
 import type { StepRecorder } from './steps.js';
 
@@ -23,6 +24,23 @@ export interface LegResponse {
   response: SipResponse;
 }
 
+/**
+ * Dialog fields for requests inside (or creating) a SUBSCRIBE/PUBLISH dialog of its own
+ * (RFC 3261 §12.2.1.1): the caller owns Call-ID, tags, CSeq and the route set.
+ */
+export interface LegDialog {
+  callId: string;
+  fromTag: string;
+  toTag?: string;
+  /** Called once per attempt: a challenged request is re-sent with a higher CSeq (§8.1.3.5). */
+  nextCSeq: () => number;
+  /** Route header values, in the order to send them (the reversed Record-Route of a UAC dialog). */
+  routes?: string[];
+}
+
+/** Answers requests the registrar sends on this connection; undefined falls back to the default. */
+export type LegRequestHandler = (req: SipRequest) => IncomingAnswer | null | undefined | Promise<IncomingAnswer | null | undefined>;
+
 export interface Leg {
   /** "fqdn:port/transport". */
   readonly target: string;
@@ -31,7 +49,9 @@ export interface Leg {
   readonly registration: Registration;
   readonly outcome: RegisterOutcome;
   /** A request in its own transaction, answering one digest challenge with the user's credentials. */
-  request(method: string, o: { uri: string; to?: string; headers?: Array<[string, string]>; body?: string; contentType?: string }): Promise<LegResponse>;
+  request(method: string, o: { uri: string; to?: string; headers?: Array<[string, string]>; body?: string; contentType?: string; dialog?: LegDialog; timerFMs?: number }): Promise<LegResponse>;
+  /** Routes requests from the server (NOTIFY, BENOTIFY…) to `handler`; undefined restores the default. */
+  setRequestHandler(handler: LegRequestHandler | undefined): void;
   /** Starts CRLF keep-alives; `onDead` when a pong is late. Returns a stop function. */
   keepAlive(o: { intervalMs: number; timeoutMs: number; clock: Clock }, onDead: (e: SiplogonError) => void): () => void;
   /** Called once when the connection closes or a refresh fails. */
@@ -68,11 +88,16 @@ export async function openRegistration(connection: SipConnection, candidate: Can
   const target = `${candidate.fqdn}:${candidate.port}/${candidate.transport}`;
   const pw = await password(o);
   let phase: 'register' | 'authenticate' = 'register';
+  let requestHandler: LegRequestHandler | undefined;
   let step = rec.begin('register', `REGISTER ${o.aor} at ${target}`, target, { aor: o.aor, timeoutMs: o.transactionTimeoutMs });
   const client = new SipClient(connection, {
     clock: o.clock,
     timerFMs: o.transactionTimeoutMs,
     userAgent: 'siplogon',
+    onRequest: async (req) => {
+      const ans = requestHandler ? await requestHandler(req) : undefined;
+      return ans === undefined ? defaultAnswer(req.method.toUpperCase()) : ans;
+    },
     onResponse: (res, method) => {
       // The first challenge ends the "register" step and opens "challenge" + "authenticate".
       if ((res.status === 401 || res.status === 407) && phase === 'register' && method === 'REGISTER') {
@@ -124,17 +149,22 @@ export async function openRegistration(connection: SipConnection, candidate: Can
     outcome,
     async request(method, r) {
       const headers = (): Array<[string, string]> => {
+        const d = r.dialog;
         const h: Array<[string, string]> = [
-          ['From', `<${o.aor}>;tag=${fromTag}`],
-          ['To', `<${r.to ?? r.uri}>`],
+          ['From', `<${o.aor}>;tag=${d ? d.fromTag : fromTag}`],
+          ['To', `<${r.to ?? r.uri}>${d?.toTag ? `;tag=${d.toTag}` : ''}`],
+          ...(d ? ([['Call-ID', d.callId], ['CSeq', `${d.nextCSeq()} ${method}`], ...(d.routes ?? []).map((v): [string, string] => ['Route', v])] as Array<[string, string]>) : []),
           ['Contact', `<${registration.contactUri}>`],
           ...(r.headers ?? []),
         ];
         if (r.contentType) h.push(['Content-Type', r.contentType]);
         return h;
       };
-      const res = await requestWithAuth(client, method, { uri: r.uri, headers, ...(r.body !== undefined ? { body: r.body } : {}) }, { username: o.authUser, password: pw });
+      const res = await requestWithAuth(client, method, { uri: r.uri, headers, ...(r.body !== undefined ? { body: r.body } : {}), ...(r.timerFMs !== undefined ? { timerFMs: r.timerFMs } : {}) }, { username: o.authUser, password: pw });
       return { status: res.status, reason: res.reason, body: res.body.toString('utf8'), header: (n) => getHeader(res, n), response: res };
+    },
+    setRequestHandler(handler) {
+      requestHandler = handler;
     },
     keepAlive(k, onDead) {
       if (k.intervalMs <= 0) return () => undefined;

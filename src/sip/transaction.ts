@@ -225,7 +225,8 @@ export class SipClient {
   }
 }
 
-function defaultAnswer(method: string): IncomingAnswer | null {
+/** What a SipClient answers without an `onRequest` handler. */
+export function defaultAnswer(method: string): IncomingAnswer | null {
   if (method === 'BENOTIFY') return null; // best-effort NOTIFY: never answered
   if (method === 'NOTIFY') return { status: 200 };
   return { status: 405, headers: [['Allow', 'NOTIFY, BENOTIFY']] };

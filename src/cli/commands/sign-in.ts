@@ -1,4 +1,4 @@
-import type { Command } from 'commander';
+import { Option, type Command } from 'commander';
 import { SignInSession, type Registered } from '../../engine/session.js';
 import { stepLine } from '../../diagnose/render.js';
 import { addConnectionOptions, readPassword, reportError, toSignInOptions, type CommonFlags } from '../common.js';
@@ -6,6 +6,14 @@ import { addConnectionOptions, readPassword, reportError, toSignInOptions, type 
 interface Flags extends CommonFlags {
   json?: boolean;
   verbose?: boolean;
+  presence?: boolean;
+  presenceFlavour?: 'auto' | 'simple' | 'lync';
+  presenceList?: string;
+  watch?: string[];
+}
+
+function collect(v: string, prev: string[] = []): string[] {
+  return [...prev, v];
 }
 
 function describe(r: Registered): string {
@@ -19,10 +27,19 @@ export function addSignInCommand(program: Command): void {
   addConnectionOptions(cmd, { password: true, target: true, cache: true })
     .option('--json', 'newline-delimited JSON events instead of text')
     .option('-v, --verbose', 'show every step')
+    .option('--no-presence', 'do not publish presence or download contacts after signing in')
+    .addOption(new Option('--presence-flavour <f>', 'presence flavour (auto reads the REGISTER 200)').choices(['auto', 'simple', 'lync']).default('auto'))
+    .option('--presence-list <uri>', 'RLS list URI to subscribe to (SIMPLE, RFC 4662)')
+    .option('--watch <uri>', 'contact to watch with its own SUBSCRIBE (repeatable)', collect)
     .action(async (flags: Flags) => {
       let session: SignInSession;
       try {
-        session = new SignInSession(toSignInOptions(flags, readPassword(flags.passwordEnv)));
+        const opts = toSignInOptions(flags, readPassword(flags.passwordEnv));
+        opts.presence =
+          flags.presence === false
+            ? false
+            : { flavour: flags.presenceFlavour ?? 'auto', ...(flags.presenceList ? { listUri: flags.presenceList } : {}), ...(flags.watch?.length ? { contacts: flags.watch } : {}) };
+        session = new SignInSession(opts);
       } catch (err) {
         reportError('sign-in', err);
         return;
@@ -39,6 +56,21 @@ export function addSignInCommand(program: Command): void {
       session.on('lost', (e) => out({ event: 'lost', code: e.code, message: e.message }, `lost the registrar: ${e.code}: ${e.message}`));
       session.on('retrying', (r) => out({ event: 'retrying', inMs: r.inMs, attempt: r.attempt, code: r.error.code, message: r.error.message }, `sign-in failed (${r.error.code}: ${r.error.message}); retrying in ${Math.round(r.inMs)} ms`));
       session.on('warning', (m) => out({ event: 'warning', message: m }, `warning: ${m}`));
+      // Presence (issue 8): own state, the contact list with each contact's last known state.
+      const states = new Map<string, string>();
+      session.on('presence', (p) => out({ event: 'presence', presence: p }, `presence: ${p.state}${p.note ? ` (${p.note})` : ''} [${p.flavour}]`));
+      session.on('contacts', (l) => {
+        const lines = l.contacts.map((c) => {
+          const groups = c.groups.map((g) => l.groups.find((x) => x.id === g)?.name ?? String(g)).join(', ');
+          return `  ${c.uri}${c.name ? ` "${c.name}"` : ''} [${groups}] ${states.get(c.uri) ?? 'unknown'}`;
+        });
+        out({ event: 'contacts', contacts: l }, `contacts (${l.contacts.length}, from ${l.source}):${lines.length ? `\n${lines.join('\n')}` : ''}`);
+      });
+      session.on('contactPresence', (c) => {
+        states.set(c.uri, c.state);
+        out({ event: 'contactPresence', contact: c }, `contact ${c.uri}: ${c.state}${c.note ? ` (${c.note})` : ''}`);
+      });
+      session.on('presenceError', (e, ctx) => out({ event: 'presenceError', context: ctx, code: e.code, message: e.message }, `presence problem (${ctx}): ${e.code}: ${e.message}`));
       let stopping = false;
       const stop = (): void => {
         if (stopping) return;
