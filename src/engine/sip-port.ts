@@ -191,6 +191,13 @@ export async function openRegistration(connection: SipConnection, candidate: Can
       };
       connection.on('pong', onPong);
       ka.start();
+      // One ping at once tells whether this registrar answers RFC 5626 pongs at all, so a black
+      // hole that comes before the first interval is still recognised.
+      try {
+        connection.ping();
+      } catch {
+        /* a closed connection reports itself through 'close' */
+      }
       return () => {
         ka.stop();
         connection.off('pong', onPong);
