@@ -1,4 +1,12 @@
-/** Public API of siplogon. */
+/** Public API of siplogon: signIn() → a session with events, diagnose() → a report. */
+export { signIn, SignInSession, type Registered, type RegistrarInfo, type SessionEvents, type SessionState, type RunOptions } from './engine/session.js';
+export { resolveOptions, parseAor, type SignInOptions, type ResolvedOptions, type PasswordSource, type PresenceOptions } from './engine/options.js';
+export { StepRecorder, type StepRecord, type StepKind, type StepStatus, type StepListener } from './engine/steps.js';
+export { diagnose, type DiagnosisReport, type DiagnoseOptions } from './diagnose/diagnose.js';
+export { explain, decisiveStep, DEVICE_MESSAGE_UNREACHABLE, type Finding } from './diagnose/advice.js';
+export { renderText, renderHtml } from './diagnose/render.js';
+export { startLab, type Lab, type LabFault, type LabOptions } from './lab/lab.js';
+export { Secret } from './secret.js';
 export * from './errors.js';
 export * from './core/index.js';
 export { CacheStore, defaultCachePath, osCacheDir, safeCacheName, parseCacheRecord, CacheValidationError, CACHE_LIMITS, CACHE_VERSION } from './cache/store.js';
