@@ -15,6 +15,7 @@ import type { SignInOptions } from '../../src/engine/options.js';
 import type { StepRecord } from '../../src/engine/steps.js';
 import { SiplogonError } from '../../src/errors.js';
 import { parseCacheRecord } from '../../src/cache/validate.js';
+import { startDhcpResponder, type DhcpResponder } from '../../src/lab/dhcp-responder.js';
 
 const D = 'acme.test';
 const IP = { director: '127.0.30.10', pool1: '127.0.30.11', pool1b: '127.0.30.13', pool2: '127.0.30.12', edge: '127.0.30.21', dns: '127.0.30.53' };
@@ -28,6 +29,7 @@ let caPem: string;
 const certs: Record<string, CertFiles> = {};
 const kam: Record<string, KamailioHandle | undefined> = {};
 let dns: DnsmasqHandle;
+let dhcp: DhcpResponder;
 
 function poolOptions(name: 'pool1' | 'pool2'): KamailioOptions {
   const addrs = name === 'pool1' ? [IP.pool1, IP.pool1b] : [IP.pool2];
@@ -75,11 +77,14 @@ before(async () => {
     redirect: { contacts: [`<sip:pool2.${D}:5061;transport=tls>;q=1.0`, `<sip:pool1.${D}:5061;transport=tls>;q=0.5`] },
   });
   dns = await startDnsmasq(IP.dns, DNS_PORT, zoneDirect);
+  // A DHCPINFORM responder on loopback that the DHCP-down test silences.
+  dhcp = await startDhcpResponder({ address: '127.0.30.67', port: 0, sipServers: { encoding: 'fqdn', names: [`pool1.${D}`] } });
 });
 
 after(async () => {
   await Promise.allSettled(Object.values(kam).map((k) => k?.stop()));
   await dns?.stop();
+  await dhcp?.stop();
   rmSync(dir, { recursive: true, force: true });
 });
 
@@ -130,19 +135,23 @@ test('first-time bootstrap from DNS SRV: registered over TLS; cache holds FQDN, 
   assert.ok(!raw.includes('wonderland') && !raw.includes('RELAY-SECRET-123'), 'no secret in the cache');
 });
 
-test('DNS down and no DHCP: signs in from the cache', async () => {
+test('DNS and DHCP both down: signs in from the cache', async () => {
   const file = join(dir, 'dns-down.json');
   await dns.restart(zoneDirect);
   await signInOnce(options(file));
   await dns.stop();
+  dhcp.setFault('silent');
   try {
-    const { reg, steps } = await signInOnce(options(file, { dnsTimeoutMs: 300 }));
+    const { reg, steps } = await signInOnce(options(file, { dnsTimeoutMs: 300, dhcp: { server: dhcp.address, serverPort: dhcp.port, clientPort: 0, timeoutMs: 600, initialIntervalMs: 200 } }));
+    assert.equal(steps.find((s) => s.kind === 'dhcp-inform')?.error?.code, 'DHCP_TIMEOUT', 'DHCP asked and silent');
+    assert.ok(steps.filter((s) => s.kind === 'dns-srv').every((s) => s.status === 'fail'), 'every SRV query failed');
     assert.equal(reg.via, 'cache');
     assert.equal(reg.registrar.fqdn, `pool1.${D}`);
     const use = steps.find((s) => s.kind === 'cache-use');
     assert.equal(use?.status, 'pass');
     assert.equal(use?.detail['usedCachedAddresses'], true, 'the FQDN could not be resolved: cached IPs');
   } finally {
+    dhcp.setFault('none');
     await dns.restart(zoneDirect);
   }
 });
