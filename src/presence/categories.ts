@@ -4,7 +4,7 @@
  * look), its 409 WrongDelta fault, and the batched presence SUBSCRIBE body.
  */
 import { SiplogonError } from '../errors.js';
-import { attr, child, escapeXml, get, guard, isObj, isSipUri, list, malformed, parseXml, text, uint } from './xml.js';
+import { attr, child, escapeXml, get, guard, isObj, isSipUri, list, malformed, parseXml, text, uint } from '../xml.js';
 import { availabilityToState, mostAvailable, stateToAvailability, type PresenceState } from './state.js';
 
 export const CATEGORIES_CONTENT_TYPE = 'application/msrtc-event-categories+xml';

@@ -3,7 +3,7 @@
  * SUBSCRIBE 200 (piggybacked first NOTIFY) or a NOTIFY, and `contactDelta` updates. Element names
  * of the delta as pidgin-sipe reads them (sipe-notify.c `sipe_process_roaming_contacts`).
  */
-import { attr, get, guard, isObj, isSipUri, list, malformed, parseXml, uint, xsBool } from './xml.js';
+import { attr, get, guard, isObj, isSipUri, list, malformed, parseXml, uint, xsBool } from '../xml.js';
 
 export const ROAMING_CONTACTS_EVENT = 'vnd-microsoft-roaming-contacts';
 export const ROAMING_CONTACTS_CONTENT_TYPE = 'application/vnd-microsoft-roaming-contacts+xml';

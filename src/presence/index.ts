@@ -5,4 +5,4 @@ export * from './multipart.js';
 export * from './rlmi.js';
 export * from './contacts.js';
 export * from './categories.js';
-export { MAX_PRESENCE_BODY } from './xml.js';
+export { MAX_XML_BODY } from '../xml.js';

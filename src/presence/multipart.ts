@@ -2,7 +2,7 @@
  * multipart/related (RFC 2387) as an RLS sends it in NOTIFY (RFC 4662 §5): root part = RLMI,
  * further parts referenced by Content-ID. Framing per RFC 2046 §5.1.1.
  */
-import { guard, malformed, MAX_PRESENCE_BODY } from './xml.js';
+import { guard, malformed, MAX_XML_BODY } from '../xml.js';
 
 export interface MediaType {
   /** type/subtype, lower-cased. */
@@ -149,7 +149,7 @@ function parsePart(raw: string, index: number): MimePart {
 export function parseMultipartRelated(body: string, contentType: string): MultipartRelated {
   return guard('multipart', () => {
     if (typeof body !== 'string') throw malformed('multipart', 'body is not text');
-    if (body.length > MAX_PRESENCE_BODY) throw malformed('multipart', `body larger than ${MAX_PRESENCE_BODY} bytes`);
+    if (body.length > MAX_XML_BODY) throw malformed('multipart', `body larger than ${MAX_XML_BODY} bytes`);
     const media = parseMediaType(contentType);
     if (media.type !== 'multipart/related') throw malformed('multipart', `expected multipart/related, got ${media.type}`);
     const boundary = media.params['boundary'];

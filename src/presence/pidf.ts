@@ -2,7 +2,7 @@
  * PIDF, RFC 3863: the standard presence document (PUBLISH body, NOTIFY body, RLS parts).
  */
 import { SiplogonError } from '../errors.js';
-import { attr, child, escapeXml, get, guard, isObj, isSipUri, list, malformed, parseXml, text } from './xml.js';
+import { attr, child, escapeXml, get, guard, isObj, isSipUri, list, malformed, parseXml, text } from '../xml.js';
 import { stateToPidfBasic, type PidfBasic, type PresenceState } from './state.js';
 
 export const PIDF_CONTENT_TYPE = 'application/pidf+xml';

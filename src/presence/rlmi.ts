@@ -2,7 +2,7 @@
  * RLMI, RFC 4662 §5: the root part of an RLS NOTIFY, and the subscriber-side list state that
  * merges full and partial notifications by version.
  */
-import { attr, get, guard, isObj, list, malformed, parseXml, text, uint, xsBool } from './xml.js';
+import { attr, get, guard, isObj, list, malformed, parseXml, text, uint, xsBool } from '../xml.js';
 import { parseMultipartRelated, partByCid, type MultipartRelated } from './multipart.js';
 import { parsePidf, type PidfDocument } from './pidf.js';
 import { parseCategories, type CategoriesDocument } from './categories.js';

@@ -3,8 +3,8 @@
  * Authentication Service exchange (as pidgin-sipe's sipe-media.c reads it). Pure: builds request
  * bodies and validates answers, which come from the network and are untrusted.
  */
-import { XMLParser, XMLValidator } from 'fast-xml-parser';
 import { SiplogonError } from '../errors.js';
+import { get, isObj, parseXml, text } from '../xml.js';
 import { Secret } from '../secret.js';
 
 export const PROVISIONING_EVENT = 'vnd-microsoft-provisioning-v2';
@@ -25,49 +25,15 @@ export interface ProvisioningInfo {
   mrasUri?: string;
 }
 
-const MAX_BODY = 256 * 1024;
-
-function parser(arrays: readonly string[]): XMLParser {
-  return new XMLParser({
-    ignoreAttributes: false,
-    attributeNamePrefix: '@',
-    removeNSPrefix: true,
-    processEntities: true,
-    htmlEntities: false,
-    parseTagValue: false,
-    parseAttributeValue: false,
-    trimValues: true,
-    isArray: (name) => arrays.includes(name),
-  });
-}
-
-function parseXml(body: string, what: string, arrays: readonly string[]): Record<string, unknown> {
-  if (body.length > MAX_BODY) throw new SiplogonError('BODY_MALFORMED', `${what}: body larger than ${MAX_BODY} bytes`);
-  const v = XMLValidator.validate(body);
-  if (v !== true) throw new SiplogonError('BODY_MALFORMED', `${what}: not well-formed XML (${v.err.msg}, line ${v.err.line})`);
-  return parser(arrays).parse(body) as Record<string, unknown>;
-}
-
-function text(v: unknown): string | undefined {
-  if (typeof v === 'string') return v;
-  if (typeof v === 'number') return String(v);
-  if (v && typeof v === 'object' && '#text' in v) return text((v as Record<string, unknown>)['#text']);
-  return undefined;
-}
-
-function isObj(v: unknown): v is Record<string, unknown> {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
-}
-
 export function parseProvisioning(body: string): ProvisioningInfo {
-  const doc = parseXml(body, 'provisioning answer', ['provisionGroup', 'property']);
-  const root = doc['provisionGroupList'];
+  const doc = parseXml(body, 'provisioning answer', ['provisionGroupList.provisionGroup']);
+  const root = get(doc, 'provisionGroupList');
   if (!isObj(root)) throw new SiplogonError('BODY_MALFORMED', 'provisioning answer: no <provisionGroupList> root');
-  const groups = Array.isArray(root['provisionGroup']) ? (root['provisionGroup'] as unknown[]) : [];
+  const groups = Array.isArray(get(root, 'provisionGroup')) ? (get(root, 'provisionGroup') as unknown[]) : [];
   const info: ProvisioningInfo = { groups: [], serverConfiguration: {} };
   for (const g of groups) {
     if (!isObj(g)) continue;
-    const name = text(g['@name']);
+    const name = text(get(g, '@name'));
     if (!name) continue;
     info.groups.push(name);
     if (name !== 'ServerConfiguration') continue;
@@ -120,35 +86,35 @@ function port(v: unknown): number | undefined {
 }
 
 export function parseMrasAnswer(body: string): MrasAnswer {
-  const doc = parseXml(body, 'MRAS answer', ['mediaRelay']);
-  const root = doc['response'];
+  const doc = parseXml(body, 'MRAS answer', ['response.credentialsResponse.mediaRelayList.mediaRelay']);
+  const root = get(doc, 'response');
   if (!isObj(root)) throw new SiplogonError('BODY_MALFORMED', 'MRAS answer: no <response> root');
-  const reason = text(root['@reasonPhrase']) ?? '';
+  const reason = text(get(root, '@reasonPhrase')) ?? '';
   const answer: MrasAnswer = { ok: reason.toUpperCase() === 'OK', reason, relays: [] };
   if (!answer.ok) return answer;
-  const cr = root['credentialsResponse'];
+  const cr = get(root, 'credentialsResponse');
   if (!isObj(cr)) return answer;
-  const creds = cr['credentials'];
+  const creds = get(cr, 'credentials');
   if (isObj(creds)) {
-    const username = text(creds['username']);
-    const password = text(creds['password']);
-    const duration = port(creds['duration']);
+    const username = text(get(creds, 'username'));
+    const password = text(get(creds, 'password'));
+    const duration = port(get(creds, 'duration'));
     if (username !== undefined && password !== undefined) {
       answer.credentials = { username, password: new Secret(password) };
       if (duration !== undefined) answer.credentials.durationMinutes = duration;
     }
   }
-  const list = cr['mediaRelayList'];
-  const relays = isObj(list) && Array.isArray(list['mediaRelay']) ? (list['mediaRelay'] as unknown[]) : [];
+  const list = get(cr, 'mediaRelayList');
+  const relays = isObj(list) && Array.isArray(get(list, 'mediaRelay')) ? (get(list, 'mediaRelay') as unknown[]) : [];
   for (const r of relays.slice(0, 32)) {
     if (!isObj(r)) continue;
-    const hostName = text(r['hostName']);
+    const hostName = text(get(r, 'hostName'));
     if (!hostName || !HOST.test(hostName)) continue; // untrusted: skip what is not a host name
     const relay: MediaRelay = { hostName: hostName.toLowerCase().replace(/\.$/, '') };
-    const loc = text(r['location']);
+    const loc = text(get(r, 'location'));
     if (loc === 'intranet' || loc === 'internet') relay.location = loc;
-    const u = port(r['udpPort']);
-    const t = port(r['tcpPort']);
+    const u = port(get(r, 'udpPort'));
+    const t = port(get(r, 'tcpPort'));
     if (u !== undefined) relay.udpPort = u;
     if (t !== undefined) relay.tcpPort = t;
     answer.relays.push(relay);

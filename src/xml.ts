@@ -1,12 +1,12 @@
 /**
- * Shared XML plumbing for the presence bodies. Every body here arrives from the network and is
+* Shared XML plumbing for bodies from the network (presence, provisioning, MRAS). Every body here arrives from the network and is
  * untrusted: validate first, then parse, and turn anything unexpected into BODY_MALFORMED.
  */
 import { XMLParser, XMLValidator } from 'fast-xml-parser';
-import { SiplogonError } from '../errors.js';
+import { SiplogonError } from './errors.js';
 
 /** Bodies above this are refused before parsing (a NOTIFY for a large RLS list stays far below). */
-export const MAX_PRESENCE_BODY = 1024 * 1024;
+export const MAX_XML_BODY = 1024 * 1024;
 
 export type XmlObj = Record<string, unknown>;
 
@@ -34,7 +34,7 @@ export function guard<T>(what: string, fn: () => T): T {
  */
 export function parseXml(body: string, what: string, arrays: readonly string[]): XmlObj {
   if (typeof body !== 'string') throw malformed(what, 'body is not text');
-  if (body.length > MAX_PRESENCE_BODY) throw malformed(what, `body larger than ${MAX_PRESENCE_BODY} bytes`);
+  if (body.length > MAX_XML_BODY) throw malformed(what, `body larger than ${MAX_XML_BODY} bytes`);
   // No presence document uses a DTD; refusing them rules out entity-expansion bombs.
   if (/<!DOCTYPE|<!ENTITY/i.test(body)) throw malformed(what, 'DTDs are not accepted');
   const v = XMLValidator.validate(body);
