@@ -99,7 +99,11 @@ export class SignInSession extends EventEmitter<SessionEvents> {
 
   constructor(options: SignInOptions, private readonly run: RunOptions = {}) {
     super();
-    this.options = resolveOptions(options);
+    // Everything the session starts listens to the session's own abort; the caller's signal
+    // (if any) stops the session, which aborts it.
+    const resolved = resolveOptions(options);
+    const callerSignal = resolved.signal;
+    this.options = { ...resolved, signal: this.abort.signal };
     const o = this.options;
     this.recorder = run.recorder ?? new StepRecorder(o.clock);
     this.recorder.subscribe((s, p) => this.emit('step', s, p));
@@ -110,7 +114,7 @@ export class SignInSession extends EventEmitter<SessionEvents> {
       this.settleFirst = { resolve, reject };
     });
     this.first.catch(() => undefined); // observed through ready()
-    o.signal?.addEventListener('abort', () => void this.stop(), { once: true });
+    callerSignal?.addEventListener('abort', () => void this.stop(), { once: true });
     this.done = this.loop();
   }
 

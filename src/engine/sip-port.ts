@@ -118,7 +118,11 @@ export async function openRegistration(connection: SipConnection, candidate: Can
     random: o.random,
   });
   let outcome: RegisterOutcome;
+  // Stopping mid-registration must not wait out Timer F: closing the connection fails the transaction now.
+  const onAbort = (): void => connection.close();
+  o.signal?.addEventListener('abort', onAbort, { once: true });
   try {
+    if (o.signal?.aborted) connection.close();
     outcome = await registration.register();
   } catch (e) {
     const details = SiplogonError.is(e) ? e.details : {};
@@ -126,6 +130,8 @@ export async function openRegistration(connection: SipConnection, candidate: Can
     registration.close();
     connection.close();
     throw e;
+  } finally {
+    o.signal?.removeEventListener('abort', onAbort);
   }
   if (outcome.kind === 'registered') step.pass({ status: `${outcome.response.status} ${outcome.response.reason}`, expires: outcome.expires, allowEvents: outcome.allowEvents, supported: outcome.supported, ...(outcome.gruu ? { gruu: outcome.gruu } : {}) });
   else step.pass({ status: `${outcome.status} ${outcome.response.reason}`, redirect: outcome.contacts.map((c) => c.uri) });

@@ -62,3 +62,20 @@ test('lab fault dhcp-silent + dns-down: discovery fails at DHCP first, with the 
     await lab.setFault('none');
   }
 });
+
+test('stop() while REGISTER hangs on a silent registrar returns at once, not after Timer F', async () => {
+  const { SignInSession } = await import('../../src/engine/session.js');
+  await lab.setFault('registrar-silent', 'pool1');
+  try {
+    const s = new SignInSession(lab.signInOptions({ cache: false, targetFqdn: `pool1.${lab.domain}`, transactionTimeoutMs: 30_000 }));
+    await new Promise<void>((resolve) => s.on('step', (st, phase) => phase === 'start' && st.kind === 'register' && resolve()));
+    const t0 = performance.now();
+    await s.stop();
+    const took = performance.now() - t0;
+    assert.equal(s.state, 'stopped');
+    assert.ok(took < 10_000, `stop() took ${took} ms with a 30 s Timer F pending`);
+    await assert.rejects(s.ready(), (e: unknown) => (e as { code?: string }).code === 'ABORTED');
+  } finally {
+    await lab.setFault('none');
+  }
+});
