@@ -9,6 +9,8 @@ import { Backoff } from '../core/backoff.js';
 import { cacheCandidates, recordFromRegistration } from '../core/cache-policy.js';
 import { RegistrarCycle } from '../core/cycle.js';
 import { PenaltyList } from '../core/penalty.js';
+import { DEFAULT_CANDIDATE_POLICY } from '../core/candidates.js';
+import { isWithinDomain } from '../core/names.js';
 import { PreferredRegistrarProbe } from '../core/timers.js';
 import { candidateKey, DEFAULT_PORTS, type CacheRecord, type Candidate } from '../core/types.js';
 import { CacheStore } from '../cache/store.js';
@@ -306,11 +308,17 @@ export class SignInSession extends EventEmitter<SessionEvents> {
         const redirect = leg.outcome;
         leg.close();
         hops += 1;
-        const next = redirect.contacts.map((c) => redirectCandidate(c, o.domain));
-        const step = this.recorder.begin('redirect', `${redirect.status} redirect from ${candidate.fqdn}`, candidate.fqdn, { status: redirect.status, contacts: next.map(describeCandidate), hops: [...visited] });
+        // A redirect is as untrusted as a DNS or DHCP answer: the same domain policy applies.
+        const named = redirect.contacts.map((c) => redirectCandidate(c, o.domain));
+        const policy = { ...DEFAULT_CANDIDATE_POLICY, ...o.policy };
+        const allowed = (c: Candidate): boolean => policy.allowOutsideDomain || [o.domain, ...policy.allowedDomains].some((d) => isWithinDomain(c.fqdn, d));
+        const next = named.filter(allowed);
+        const refused: Record<string, unknown>[] = named.filter((c) => !allowed(c)).map((c) => ({ ...describeCandidate(c), reason: `outside ${o.domain}` }));
+        const step = this.recorder.begin('redirect', `${redirect.status} redirect from ${candidate.fqdn}`, candidate.fqdn, { status: redirect.status, contacts: next.map(describeCandidate), refused, hops: [...visited] });
         if (next.length === 0) {
-          step.fail(new SignInError('REDIRECT_INVALID', 'the redirect named no usable registrar'));
-          return { error: new SignInError('REDIRECT_INVALID', `${candidate.fqdn} redirected to no usable registrar`) };
+          const why = refused.length ? `the redirect named only registrars outside ${o.domain}: ${refused.map((r) => String(r['fqdn'])).join(', ')}` : 'the redirect named no usable registrar';
+          step.fail(new SignInError('REDIRECT_INVALID', why));
+          return { error: new SignInError('REDIRECT_INVALID', `${candidate.fqdn}: ${why}`) };
         }
         if (next.every((c) => visited.has(candidateKey(c)))) {
           step.fail(new SignInError('REDIRECT_LOOP', `redirect loop: ${[...visited].join(' → ')}`));

@@ -245,3 +245,22 @@ test('registrar killed while registered: signed in again on the other registrar 
     await startPool('pool1');
   }
 });
+
+test('a 301 to a registrar outside the SIP domain is refused (same policy as DNS/DHCP answers)', async () => {
+  const evil = await startKamailio({
+    listen: [{ proto: 'tls', address: '127.0.30.14', port: 5061 }],
+    tls: { certFile: (certs['director'] as CertFiles).certFile, keyFile: (certs['director'] as CertFiles).keyFile },
+    users: { alice: 'wonderland' },
+    redirect: { contacts: ['<sip:registrar.evil.example:5061;transport=tls>'] },
+  });
+  try {
+    const s = new SignInSession(options(join(dir, 'evil.json'), { targetFqdn: `director.${D}`, hosts: { [`director.${D}`]: ['127.0.30.14'], 'registrar.evil.example': [IP.pool1] } }), { once: true });
+    await assert.rejects(s.ready(), (e) => SiplogonError.is(e, 'REDIRECT_INVALID') && /outside acme\.test/.test((e as Error).message));
+    await s.stop();
+    const redirect = s.recorder.steps.find((x) => x.kind === 'redirect');
+    assert.equal(redirect?.status, 'fail');
+    assert.ok(!s.recorder.steps.some((x) => x.kind === 'tcp-connect' && x.detail['fqdn'] === 'registrar.evil.example'), 'never connected to it');
+  } finally {
+    await evil.stop();
+  }
+});
