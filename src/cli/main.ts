@@ -9,12 +9,14 @@ import { addDiscoverCommand } from './commands/discover.js';
 import { addSignInCommand } from './commands/sign-in.js';
 import { addDiagnoseCommand } from './commands/diagnose.js';
 import { addLabCommand } from './commands/lab.js';
+import { toolVersion } from '../diagnose/diagnose.js';
 
 export function buildProgram(): Command {
   const program = new Command();
   program
     .name('siplogon')
     .description('Find a SIP Registrar the way Lync/Skype for Business devices do, sign in, and diagnose failures.')
+    .version(toolVersion())
     .showHelpAfterError()
     .exitOverride((err) => {
       // commander usage errors → exit 2 (documented), help/version → 0.
