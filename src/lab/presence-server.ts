@@ -121,6 +121,8 @@ export class LabPresenceService {
   readonly publications: LabPublication[] = [];
   /** Statuses of the answers to our NOTIFYs, in order of arrival. */
   readonly notifyAnswers: number[] = [];
+  /** Subscriptions the client ended with Expires: 0 (sign-out clean-up). */
+  readonly ended: LabSubscriptionInfo[] = [];
   private readonly o: LabPresenceOptions;
   private readonly subs = new Map<string, Sub>();
   private readonly etags = new Map<string, { etag: string; state: PresenceState; note?: string }>();
@@ -193,6 +195,7 @@ export class LabPresenceService {
       if (!s || s.aor !== aor) return fail(481, 'Subscription Does Not Exist');
       if (expires === 0) {
         this.subs.delete(key);
+        this.ended.push({ aor: s.aor, event: s.event, kind: s.kind, watched: [...s.watched] });
         return { status: 200, reason: 'OK', headers: [['Expires', '0']], after: () => this.notify(s, 'terminated;reason=timeout') };
       }
       s.expiresAt = Date.now() + expires * 1000;
