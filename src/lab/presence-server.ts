@@ -146,6 +146,7 @@ export class LabPresenceService {
   }
 
   subscriptions(): LabSubscriptionInfo[] {
+    this.expire();
     return [...this.subs.values()].filter((s) => s.conn.alive()).map((s) => ({ aor: s.aor, event: s.event, kind: s.kind, watched: [...s.watched] }));
   }
 
@@ -156,7 +157,14 @@ export class LabPresenceService {
     b.state = state;
     if (note === undefined) delete b.note;
     else b.note = note;
+    this.expire();
     for (const s of this.subs.values()) if (s.watched.includes(b.uri)) this.notifyState(s, false, [b.uri]);
+  }
+
+  /** A subscription not refreshed in time is gone (RFC 6665 §4.2.2: the notifier ends it at expiry). */
+  private expire(): void {
+    const now = Date.now();
+    for (const [k, s] of this.subs) if (s.expiresAt <= now) this.subs.delete(k);
   }
 
   /** A response from a client: counts the answers to our NOTIFYs. */
