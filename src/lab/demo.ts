@@ -10,6 +10,7 @@ import { SignInSession, type Registered } from '../engine/session.js';
 import { diagnose } from '../diagnose/diagnose.js';
 import { renderText, stepLine } from '../diagnose/render.js';
 import { startLab, type Lab } from './lab.js';
+import type { ContactPresence, ContactsEvent, OwnPresence } from '../presence/agent.js';
 
 type Out = (line: string) => void;
 
@@ -17,6 +18,75 @@ function describe(r: Registered): string {
   const g = r.registrar;
   return `registered at ${g.fqdn}:${g.port}/${g.transport} (${g.address}) via ${r.via} in ${r.tookMs} ms, expires ${r.expires} s`;
 }
+
+/**
+ * What the session reported about presence since the last reset (one registration leg): own
+ * state, the contact list and each contact's latest state.
+ */
+class PresenceView {
+  own: OwnPresence | undefined;
+  list: ContactsEvent | undefined;
+  readonly states = new Map<string, ContactPresence>();
+  readonly errors: string[] = [];
+  private wake: (() => void) | undefined;
+
+  constructor(session: SignInSession) {
+    session.on('presence', (p) => this.update(() => (this.own = p)));
+    session.on('contacts', (l) => this.update(() => (this.list = l)));
+    session.on('contactPresence', (c) => this.update(() => this.states.set(c.uri, c)));
+    session.on('presenceError', (e, ctx) => this.update(() => this.errors.push(`${ctx}: ${e.code}`)));
+  }
+
+  reset(): void {
+    this.own = undefined;
+    this.list = undefined;
+    this.states.clear();
+    this.errors.length = 0;
+  }
+
+  get complete(): boolean {
+    return this.own !== undefined && this.list !== undefined && this.list.contacts.filter((c) => c.subscribed).every((c) => this.states.has(c.uri));
+  }
+
+  /** Resolves true once complete, false after `ms`. */
+  async settled(ms: number): Promise<boolean> {
+    const deadline = performance.now() + ms;
+    while (!this.complete) {
+      const left = deadline - performance.now();
+      if (left <= 0) return false;
+      await new Promise<void>((resolve) => {
+        const t = setTimeout(resolve, left);
+        this.wake = () => {
+          clearTimeout(t);
+          resolve();
+        };
+      });
+    }
+    return true;
+  }
+
+  lines(): string[] {
+    const own = this.own ? `${this.own.state}${this.own.note ? ` "${this.own.note}"` : ''} (${this.own.flavour} flavour)` : 'not published';
+    const groups = this.list ? ` in groups ${this.list.groups.map((g) => g.name).join(', ')}` : '';
+    const contacts = this.list
+      ? this.list.contacts
+          .map((c) => {
+            const st = this.states.get(c.uri);
+            return `${c.name ? `${c.name} (${c.uri})` : c.uri} ${st?.state ?? 'unknown'}${st?.note ? ` "${st.note}"` : ''}`;
+          })
+          .join('; ')
+      : 'no list';
+    return [`presence: ${own}`, `contacts${groups}: ${contacts}`, ...(this.errors.length ? [`! presence problems: ${this.errors.join(', ')}`] : [])];
+  }
+
+  private update(fn: () => void): void {
+    fn();
+    this.wake?.();
+  }
+}
+
+/** Bound on waiting for the contact list and states in the demo (the lab answers in milliseconds). */
+const PRESENCE_WAIT_MS = 3000;
 
 export async function runDemo(out: Out = (l) => process.stdout.write(l + '\n')): Promise<boolean> {
   const lab = await startLab();
@@ -31,17 +101,28 @@ export async function runDemo(out: Out = (l) => process.stdout.write(l + '\n')):
     session.on('step', (s, phase) => {
       if (phase === 'end') out(`   ${stepLine(s)}`);
     });
+    // Listening before ready(): presence starts right after the REGISTER 200.
+    const view = new PresenceView(session);
     const first = await session.ready();
     out(`   → ${describe(first)}`);
     out(`   → home/backup registrars from the 301: ${first.inBand.map((c) => c.fqdn).join(', ')}; media relays: ${first.provisioning.relays.map((r) => r.hostName).join(', ') || 'none'}`);
+    if (!(await view.settled(PRESENCE_WAIT_MS))) ok = false;
+    for (const l of view.lines()) out(`   → ${l}`);
     out('');
     out('2. The home pool goes down while registered: the engine notices at once and signs in again.');
     const t0 = performance.now();
-    const again = new Promise<Registered>((resolve) => session.once('registered', resolve));
+    const again = new Promise<Registered>((resolve) =>
+      session.once('registered', (r) => {
+        view.reset(); // from here on, what the new leg's presence agent reports
+        resolve(r);
+      }),
+    );
     session.once('lost', (e) => out(`   ! lost ${first.registrar.fqdn}: ${e.code}`));
     await lab.setFault('registrar-down', 'pool1');
     const second = await again;
     out(`   → ${describe(second)} — ${Math.round(performance.now() - t0)} ms after the home pool died`);
+    if (!(await view.settled(PRESENCE_WAIT_MS))) ok = false;
+    for (const l of view.lines()) out(`   → on ${second.registrar.fqdn} again: ${l}`);
     await session.stop();
     out('   ✔ signed out (un-REGISTER)');
     await lab.setFault('none');

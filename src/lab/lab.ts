@@ -12,6 +12,8 @@ import { startDhcpResponder, type DhcpResponder } from './dhcp-responder.js';
 import { startLabRegistrar, type LabRegistrar } from './registrar.js';
 import { createLabCa, type LabCa } from './certs.js';
 import type { SignInOptions } from '../engine/options.js';
+import type { PresenceState } from '../presence/state.js';
+import { defaultRoster, type LabPresenceFlavour, type LabRoster } from './presence-server.js';
 
 export type LabFault = 'none' | 'dns-down' | 'dhcp-silent' | 'registrar-down' | 'registrar-silent' | 'wrong-certificate' | 'bad-password' | 'provisioning-refused';
 
@@ -22,6 +24,12 @@ export interface LabOptions {
   password?: string;
   /** First three octets of the loopback addresses; default a random 127.x.y network. */
   net?: string;
+  /**
+   * Presence the pools serve and advertise in the REGISTER 200: 'lync' (Supported:
+   * msrtc-event-categories → roaming contacts, category publish, batched SUBSCRIBE) or 'simple'
+   * (PUBLISH, an RLS list URI). @defaultValue 'lync'
+   */
+  presenceFlavour?: LabPresenceFlavour;
 }
 
 export interface Lab {
@@ -35,6 +43,13 @@ export interface Lab {
   pool1: LabRegistrar;
   pool2: LabRegistrar;
   addresses: Record<string, string>;
+  presenceFlavour: LabPresenceFlavour;
+  /** The contacts every pool starts with (bob available, carol away); see setContactPresence. */
+  roster: LabRoster;
+  /** The RLS list URI standing for the roster (SIMPLE); signInOptions() passes it when SIMPLE. */
+  listUri: string;
+  /** Changes a contact's state on every pool; watchers get a NOTIFY. */
+  setContactPresence(uri: string, state: PresenceState, note?: string): void;
   /** signIn()/diagnose() options that point at this lab (add the password). */
   signInOptions(extra?: Partial<SignInOptions>): SignInOptions;
   /** Switch a fault on (and every other off). Registrar faults hit every registrar unless `only` names one. */
@@ -61,17 +76,21 @@ export async function startLab(opts: LabOptions = {}): Promise<Lab> {
   const users = { [user.replace(/^sip:/, '').split('@')[0] as string]: password };
   const mrasUri = `sip:mras.pool1.${domain}@${domain};gruu;opaque=srvr:MRAS:lab`;
   const relays = [`edge1.${domain}`, `edge2.${domain}`];
+  const presenceFlavour = opts.presenceFlavour ?? 'lync';
+  const roster = defaultRoster(domain);
+  const listUri = `sip:${user.replace(/^sip:/, '').split('@')[0] ?? 'user'}-buddies@${domain}`;
+  const presence = { flavour: presenceFlavour, roster, listUri };
 
   const started: { stop(): Promise<void> }[] = [];
   try {
     const pool1 = await startLabRegistrar({
       name: `pool1.${domain}`, address: addr(`pool1.${domain}`), domain, users, ca,
-      mrasUri, relays,
+      mrasUri, relays, presence,
     });
     started.push(pool1);
     const pool2 = await startLabRegistrar({
       name: `pool2.${domain}`, address: addr(`pool2.${domain}`), domain, users, ca,
-      mrasUri, relays,
+      mrasUri, relays, presence,
     });
     started.push(pool2);
     const director = await startLabRegistrar({
@@ -100,8 +119,9 @@ export async function startLab(opts: LabOptions = {}): Promise<Lab> {
     started.push(dhcp);
 
     const lab: Lab = {
-      domain, user, password, ca, dns, dhcp, director, pool1, pool2, addresses,
+      domain, user, password, ca, dns, dhcp, director, pool1, pool2, addresses, presenceFlavour, roster, listUri,
       signInOptions(extra = {}) {
+        const { presence: p, ...rest } = extra;
         return {
           user,
           password,
@@ -113,7 +133,9 @@ export async function startLab(opts: LabOptions = {}): Promise<Lab> {
           tlsHandshakeTimeoutMs: 2000,
           transactionTimeoutMs: 4000,
           networkWatchIntervalMs: 0,
-          ...extra,
+          // SIMPLE has no server-side contact list without a list URI; Lync brings its own.
+          presence: p === false ? false : presenceFlavour === 'simple' ? { listUri, ...p } : { ...p },
+          ...rest,
         };
       },
       async setFault(f, only) {
@@ -122,6 +144,9 @@ export async function startLab(opts: LabOptions = {}): Promise<Lab> {
         const registrarFault = f === 'registrar-down' ? 'down' : f === 'registrar-silent' ? 'silent' : f === 'wrong-certificate' || f === 'bad-password' || f === 'provisioning-refused' ? f : 'none';
         const all = { director, pool1, pool2 };
         for (const [name, r] of Object.entries(all)) await r.setFault(!only || only === name ? registrarFault : 'none');
+      },
+      setContactPresence(uri, state, note) {
+        for (const r of [pool1, pool2]) r.presence?.setBuddy(uri, state, note);
       },
       async stop() {
         await Promise.allSettled(started.map((s) => s.stop()));

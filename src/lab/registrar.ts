@@ -9,6 +9,7 @@ import { randomBytes } from 'node:crypto';
 import { computeDigestResponse, parseAuthParams } from '../sip/digest.js';
 import { SipStreamFramer } from '../sip/framing.js';
 import { getHeader, getHeaderLines, serializeMessage, type SipRequest, type SipResponse } from '../sip/message.js';
+import { LabPresenceService, type LabConnection, type LabPresenceFlavour, type LabRoster, type PresenceReply } from './presence-server.js';
 import { escapeXml, MRAS_CONTENT_TYPE, PROVISIONING_CONTENT_TYPE, PROVISIONING_EVENT } from '../sip/lync.js';
 import { UsageError } from '../errors.js';
 import type { LabCa } from './certs.js';
@@ -33,6 +34,11 @@ export interface LabRegistrarOptions {
   algorithm?: 'MD5' | 'SHA-256';
   /** Registration lifetime granted at most. */
   maxExpires?: number;
+  /**
+   * Serve presence (issue 8). The flavour decides what the REGISTER 200 advertises: Lync
+   * (`Supported: msrtc-event-categories, adhoclist`) or plain SIMPLE.
+   */
+  presence?: { flavour: LabPresenceFlavour; roster: LabRoster; listUri: string };
 }
 
 export interface Binding {
@@ -50,9 +56,15 @@ export interface LabRegistrar {
   bindings(): Binding[];
   /** Methods seen, in order ("REGISTER", "SUBSCRIBE", …). */
   readonly requests: string[];
+  /** The presence server (pools only): publications it accepted, live subscriptions, contact states. */
+  presence: LabPresenceService | undefined;
+  /** Responses clients sent us, as "200 NOTIFY". */
+  readonly responses: string[];
   setFault(f: LabRegistrarFault): Promise<void>;
   stop(): Promise<void>;
 }
+
+const ALLOW = 'REGISTER, SUBSCRIBE, PUBLISH, SERVICE, OPTIONS';
 
 function isLoopback(a: string): boolean {
   return a.startsWith('127.') || a === '::1';
@@ -69,16 +81,31 @@ export async function startLabRegistrar(o: LabRegistrarOptions): Promise<LabRegi
   const nonces = new Set<string>();
   const bindings = new Map<string, Binding>();
   const requests: string[] = [];
+  const responses: string[] = [];
+  const presence = o.presence ? new LabPresenceService({ domain: o.domain, ...o.presence, ...(o.maxExpires !== undefined ? { maxExpires: o.maxExpires } : {}) }) : undefined;
   const sockets = new Set<net.Socket>();
   let fault: LabRegistrarFault = 'none';
 
-  const tlsServer = tls.createServer({ cert: good.cert, key: good.key, minVersion: 'TLSv1.2' }, (s) => serve(s));
-  const tcpServer = net.createServer((s) => serve(s));
+  const tlsServer = tls.createServer({ cert: good.cert, key: good.key, minVersion: 'TLSv1.2' }, (s) => serve(s, 'tls'));
+  const tcpServer = net.createServer((s) => serve(s, 'tcp'));
   tlsServer.on('tlsClientError', () => undefined); // a client refusing our certificate is expected in fault tests
 
-  function serve(socket: net.Socket): void {
+  function serve(socket: net.Socket, transport: 'tls' | 'tcp'): void {
     sockets.add(socket);
-    socket.on('close', () => sockets.delete(socket));
+    const port = transport === 'tls' ? tlsPort : tcpPort;
+    const conn: LabConnection = {
+      // A silent registrar notifies no one either.
+      send: (req) => {
+        if (fault !== 'silent' && !socket.destroyed) socket.write(serializeMessage(req));
+      },
+      alive: () => !socket.destroyed,
+      viaSentBy: `SIP/2.0/${transport.toUpperCase()} ${o.address}:${port}`,
+      contact: `sip:${o.name}:${port};transport=${transport}`,
+    };
+    socket.on('close', () => {
+      sockets.delete(socket);
+      presence?.dropConnection(conn);
+    });
     socket.on('error', () => socket.destroy());
     const framer = new SipStreamFramer();
     socket.on('data', (chunk: Buffer) => {
@@ -93,17 +120,23 @@ export async function startLabRegistrar(o: LabRegistrarOptions): Promise<LabRegi
         if (fault === 'silent') continue;
         if (f.type === 'ping') socket.write('\r\n');
         else if (f.type === 'message' && f.message.kind === 'request') {
-          const res = handle(f.message);
+          const after: (() => void)[] = [];
+          const res = handle(f.message, conn, after);
           if (res) socket.write(serializeMessage(res));
+          for (const a of after) a();
+        } else if (f.type === 'message' && f.message.kind === 'response') {
+          responses.push(`${f.message.status} ${(getHeader(f.message, 'CSeq') ?? '').split(/\s+/)[1] ?? ''}`);
+          presence?.onResponse(f.message);
         }
       }
     });
   }
 
-  function reply(req: SipRequest, status: number, reason: string, headers: Array<[string, string]> = [], body = ''): SipResponse {
+  function reply(req: SipRequest, status: number, reason: string, headers: Array<[string, string]> = [], body = '', toTag?: string): SipResponse {
     const copy = ['Via', 'From', 'Call-ID', 'CSeq'].flatMap((n) => getHeaderLines(req, n).map((value) => ({ name: n, value })));
     let to = getHeader(req, 'To') ?? '';
-    if (!/;\s*tag=/i.test(to)) to += `;tag=${randomBytes(4).toString('hex')}`;
+    // A dialog-creating 2xx carries the tag our NOTIFYs will use as From tag (RFC 6665 §4.2.1).
+    if (!/;\s*tag=/i.test(to)) to += `;tag=${toTag ?? randomBytes(4).toString('hex')}`;
     return {
       kind: 'response',
       status,
@@ -143,7 +176,12 @@ export async function startLabRegistrar(o: LabRegistrarOptions): Promise<LabRegi
     return expected === p.get('response') ? user : undefined;
   }
 
-  function handle(req: SipRequest): SipResponse | undefined {
+  function fromPresence(req: SipRequest, r: PresenceReply, after: (() => void)[]): SipResponse {
+    if (r.after) after.push(r.after);
+    return reply(req, r.status, r.reason, r.headers ?? [], r.body ?? '', r.toTag);
+  }
+
+  function handle(req: SipRequest, conn: LabConnection, after: (() => void)[]): SipResponse | undefined {
     requests.push(req.method);
     switch (req.method) {
       case 'REGISTER': {
@@ -156,16 +194,21 @@ export async function startLabRegistrar(o: LabRegistrarOptions): Promise<LabRegi
         const expires = Math.min(Number.isFinite(asked) ? asked : 600, o.maxExpires ?? 3600);
         if (expires === 0) bindings.delete(aor);
         else bindings.set(aor, { aor, contact, expiresAt: Date.now() + expires * 1000 });
+        // What the agent reads to pick its flavour (sipe `process_register_response`).
+        const simple = presence?.flavour === 'simple';
         return reply(req, 200, 'OK', [
           ['Contact', `<${contact}>;expires=${expires}`],
           ['Expires', String(expires)],
-          ['Allow-Events', `presence, vnd-microsoft-roaming-contacts, vnd-microsoft-roaming-self, ${PROVISIONING_EVENT}`],
-          ['Supported', 'gruu-10, msrtc-event-categories, adhoclist'],
+          ['Allow-Events', simple ? `presence, ${PROVISIONING_EVENT}` : `presence, vnd-microsoft-roaming-contacts, vnd-microsoft-roaming-self, ${PROVISIONING_EVENT}`],
+          ['Supported', simple ? 'gruu-10, eventlist' : 'gruu-10, msrtc-event-categories, adhoclist'],
           ['ms-keep-alive', 'UAS; tcp=no; hop-hop=yes; end-end=no; timeout=300'],
         ]);
       }
       case 'SUBSCRIBE': {
-        if (!authenticate(req)) return challenge(req);
+        const user = authenticate(req);
+        if (!user) return challenge(req);
+        const pres = presence?.subscribe(req, `sip:${user}@${o.domain}`.toLowerCase(), conn);
+        if (pres) return fromPresence(req, pres, after);
         const event = (getHeader(req, 'Event') ?? '').split(';')[0]?.trim();
         if (event !== PROVISIONING_EVENT) return reply(req, 489, 'Bad Event');
         if (fault === 'provisioning-refused') return reply(req, 403, 'Forbidden', [['ms-diagnostics', '1000;reason="provisioning disabled for this user in the lab"']]);
@@ -187,8 +230,17 @@ export async function startLabRegistrar(o: LabRegistrarOptions): Promise<LabRegi
           body,
         );
       }
+      case 'PUBLISH': {
+        const user = authenticate(req);
+        if (!user) return challenge(req);
+        if (!presence) return reply(req, 405, 'Method Not Allowed', [['Allow', ALLOW]]);
+        return fromPresence(req, presence.publish(req, `sip:${user}@${o.domain}`.toLowerCase()), after);
+      }
       case 'SERVICE': {
-        if (!authenticate(req)) return challenge(req);
+        const user = authenticate(req);
+        if (!user) return challenge(req);
+        const pub = presence?.categoryPublish(req, `sip:${user}@${o.domain}`.toLowerCase());
+        if (pub) return fromPresence(req, pub, after);
         if (!o.mrasUri || req.uri !== o.mrasUri) return reply(req, 404, 'Not Found');
         // Fresh relay credentials per request, like MRAS; they exist only in this answer.
         const relays = (o.relays ?? [])
@@ -201,11 +253,11 @@ export async function startLabRegistrar(o: LabRegistrarOptions): Promise<LabRegi
         return reply(req, 200, 'OK', [['Content-Type', MRAS_CONTENT_TYPE]], body);
       }
       case 'OPTIONS':
-        return reply(req, 200, 'OK', [['Allow', 'REGISTER, SUBSCRIBE, SERVICE, OPTIONS']]);
+        return reply(req, 200, 'OK', [['Allow', ALLOW]]);
       case 'ACK':
         return undefined;
       default:
-        return reply(req, 405, 'Method Not Allowed', [['Allow', 'REGISTER, SUBSCRIBE, SERVICE, OPTIONS']]);
+        return reply(req, 405, 'Method Not Allowed', [['Allow', ALLOW]]);
     }
   }
 
@@ -231,6 +283,8 @@ export async function startLabRegistrar(o: LabRegistrarOptions): Promise<LabRegi
     tlsPort,
     tcpPort,
     requests,
+    responses,
+    presence,
     bindings: () => [...bindings.values()].filter((b) => b.expiresAt > Date.now()),
     async setFault(f) {
       const was = fault;

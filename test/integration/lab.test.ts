@@ -17,7 +17,7 @@ after(async () => {
   await lab?.stop();
 });
 
-test('`siplogon lab --demo` signs in via DHCP + DNS + 301, fails over, diagnoses, and exits 0', () => {
+test('`siplogon lab --demo` signs in via DHCP + DNS + 301, shows presence and the contact list, fails over (presence too), diagnoses, and exits 0', () => {
   const r = spawnSync(process.execPath, [CLI, 'lab', '--demo'], { encoding: 'utf8', timeout: 60_000 });
   assert.equal(r.status, 0, r.stderr + r.stdout);
   assert.match(r.stdout, /✔ DHCPINFORM \(options 120, 43\).*option 120: director\.acme\.test/);
@@ -26,6 +26,13 @@ test('`siplogon lab --demo` signs in via DHCP + DNS + 301, fails over, diagnoses
   assert.match(r.stdout, /registered at pool2\.acme\.test:5061\/tls .* ms after the home pool died/);
   assert.match(r.stdout, /Failed step : #\d+ TLS handshake with director\.acme\.test \(TLS_NAME_MISMATCH\)/);
   assert.match(r.stdout, /Result {6}: Success/);
+  // Issue 8: own presence and the contact list with each contact's state, on pool1 and again on pool2.
+  const home = r.stdout.slice(0, r.stdout.indexOf('2. The home pool'));
+  assert.match(home, /→ presence: online \(lync flavour\)/);
+  assert.match(home, /→ contacts in groups ~, Team: Bob Builder \(sip:bob@acme\.test\) online; sip:carol@acme\.test away "back at 3"/);
+  assert.match(r.stdout, /→ on pool2\.acme\.test again: presence: online \(lync flavour\)/);
+  assert.match(r.stdout, /→ on pool2\.acme\.test again: contacts in groups ~, Team: Bob Builder \(sip:bob@acme\.test\) online; sip:carol@acme\.test away/);
+  assert.doesNotMatch(r.stdout, /presence problems/);
   assert.ok(!r.stdout.includes('wonderland') && !r.stderr.includes('wonderland'), 'the demo never prints the password');
 });
 
