@@ -19,7 +19,7 @@ import { RLMI_CONTENT_TYPE } from '../presence/rlmi.js';
 import { ROAMING_CONTACTS_CONTENT_TYPE, ROAMING_CONTACTS_EVENT, type ContactGroup } from '../presence/contacts.js';
 import { BATCH_SUBSCRIBE_CONTENT_TYPE, CATEGORIES_CONTENT_TYPE, CATEGORY_PUBLISH_CONTENT_TYPE, FAULT_CONTENT_TYPE } from '../presence/categories.js';
 import { availabilityToState, pidfBasicToState, stateToAvailability, type PidfBasic, type PresenceState } from '../presence/state.js';
-import { attr, child, escapeXml, get, list, parseXml, text, uint } from '../presence/xml.js';
+import { attr, child, escapeXml, get, list, parseXml, text, uint } from '../xml.js';
 
 export type LabPresenceFlavour = 'lync' | 'simple';
 

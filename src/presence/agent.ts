@@ -98,6 +98,8 @@ function tokens(values: readonly string[]): Set<string> {
 type SubKind = 'rls' | 'single' | 'roaming-contacts' | 'roaming-self' | 'batch';
 
 interface Subscription {
+  /** Expires: 0 sent: the final terminated NOTIFY is still accepted (RFC 6665 §4.1.2.3). */
+  unsubscribing?: boolean;
   kind: SubKind;
   event: string;
   /** Request-URI and To of the initial SUBSCRIBE. */
@@ -424,6 +426,7 @@ export class PresenceAgent extends EventEmitter<PresenceAgentEvents> {
   private async unsubscribe(s: Subscription): Promise<void> {
     this.o.clock.clearTimeout(s.timer);
     s.ended = true;
+    s.unsubscribing = true;
     for (const w of s.waiters.splice(0)) w();
     if (s.remoteTag === undefined) return; // never established: nothing to end
     try {
@@ -595,8 +598,10 @@ export class PresenceAgent extends EventEmitter<PresenceAgentEvents> {
       return answer({ status: 400, reason: 'Bad Request' });
     }
     // A NOTIFY may overtake the 200 of its SUBSCRIBE on the wire (RFC 6665 §4.1.2.4): match on Call-ID + our tag.
-    const s = this.subs.find((x) => !x.ended && x.callId === callId && x.localTag === toTag && (x.remoteTag === undefined || x.remoteTag === fromTag));
+    const s = this.subs.find((x) => (!x.ended || x.unsubscribing) && x.callId === callId && x.localTag === toTag && (x.remoteTag === undefined || x.remoteTag === fromTag));
     if (!s) return answer({ status: 481, reason: 'Subscription Does Not Exist' });
+    // Our un-SUBSCRIBE's final NOTIFY: acknowledge it, nothing more to learn from it.
+    if (s.ended && s.unsubscribing) return answer({ status: 200 });
     if (s.remoteTag === undefined && fromTag) s.remoteTag = fromTag;
     const contact = getHeader(req, 'Contact');
     if (contact && !s.remoteTarget) {

@@ -133,6 +133,9 @@ test('Lync lab (default): roaming contact list, category publish, batched SUBSCR
   // Sign-out un-SUBSCRIBEd in each dialog (Expires: 0) before the un-REGISTER.
   assert.deepEqual(pres.ended.map((s) => s.kind).sort(), ['batch', 'roaming-contacts', 'roaming-self']);
   assert.equal(l.pool1.bindings().length, 0);
+  // RFC 6665 §4.1.2.3: the final "terminated" NOTIFY after our un-SUBSCRIBE is accepted, not 481.
+  await eventually(() => pres.notifyAnswers.length >= 3, 'answers to the terminated NOTIFYs');
+  assert.ok(pres.notifyAnswers.every((s) => s === 200), `every NOTIFY answered 200 (incl. the final ones): ${pres.notifyAnswers.join(',')}`);
 });
 
 test('Lync lab: presence follows the failover to pool2 (new list, new states, a new publication there)', async () => {
