@@ -12,10 +12,10 @@ import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Netns } from './lib/netns.js';
 import { Dnsmasq, type DnsZone } from './lib/dnsmasq.js';
-import { Kamailio, type KamailioTuning } from './lib/kamailio.js';
-import { logTail } from './lib/proc.js';
+import { KAMCMD_BIN, Kamailio, dumpHoldsContact, type KamailioTuning } from './lib/kamailio.js';
+import { logTail, run } from './lib/proc.js';
 import { DNS_ADDR, DNS_PORT, DOMAIN, REG_A } from './lib/scenarios.js';
-import { FLEET_USER_REGEX, countHeldAors, sippCsv, sippRegisterScenario, type FleetResult } from './lib/fleet.js';
+import { FLEET_USER_REGEX, countHeldAors, fleetUser, parseUsrlocStats, sippCsv, sippRegisterScenario, type FleetResult } from './lib/fleet.js';
 
 export const SIPP_BIN = '/usr/bin/sipp';
 export type FleetClient = 'siplogon' | 'sipp';
@@ -125,10 +125,24 @@ function bounded<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
   return Promise.race([p, new Promise<T>((_r, rej) => (t = setTimeout(() => rej(new Error(`${what}: no result within ${ms} ms`)), ms)))]).finally(() => clearTimeout(t));
 }
 
-async function heldCount(k: Kamailio): Promise<number> {
-  const d = await k.dump();
-  if (d === undefined) throw new Error('kamcmd ul.dump did not answer');
-  return countHeldAors(d);
+/**
+ * Contacts Kamailio holds, from its usrloc statistics; cross-checked by ul.dump's count when the
+ * dump still fits in a binrpc reply (small N), and by looking up the first and the last device.
+ */
+async function heldCount(k: Kamailio, n: number): Promise<number> {
+  const kamcmd = (args: string[]) => run(KAMCMD_BIN, ['-s', `unix:${k.ctlSocket}`, ...args], { timeoutMs: 10_000 });
+  const st = await kamcmd(['stats.get_statistics', 'usrloc:']);
+  const stats = parseUsrlocStats(st.stdout);
+  if (st.code !== 0 || !stats) throw new Error(`kamcmd stats.get_statistics usrloc: failed: ${st.stderr.trim() || st.stdout.trim()}`);
+  if (stats.users !== stats.contacts) throw new Error(`Kamailio holds ${stats.contacts} contacts for ${stats.users} AoRs (expected one each)`);
+  const dump = await k.dump();
+  if (dump !== undefined && countHeldAors(dump) !== stats.contacts) throw new Error(`ul.dump counts ${countHeldAors(dump)} AoRs, usrloc stats ${stats.contacts}`);
+  for (const i of stats.contacts === n ? [0, n - 1] : []) {
+    const u = fleetUser(i, n);
+    const r = await kamcmd(['ul.lookup', 'location', u]);
+    if (r.code !== 0 || !dumpHoldsContact(r.stdout, u)) throw new Error(`usrloc stats say all ${n} held, but ul.lookup ${u} finds no contact`);
+  }
+  return stats.contacts;
 }
 
 async function runSiplogon(ns: Netns, k: Kamailio, n: number, dir: string, o: FleetOptions): Promise<FleetResult> {
@@ -153,7 +167,7 @@ async function runSiplogon(ns: Netns, k: Kamailio, n: number, dir: string, o: Fl
     const r = JSON.parse(raw) as FleetResult & { failedCodes: Record<string, number>; before: unknown; after: unknown };
     if (r.failed > 0) o.log(`    failed devices by code: ${JSON.stringify(r.failedCodes)}`);
     o.log(`    memory before ${JSON.stringify(r.before)} after ${JSON.stringify(r.after)}`);
-    const held = await heldCount(k);
+    const held = await heldCount(k, n);
     return { ...r, client: 'siplogon', held };
   } finally {
     child.stdinEnd();
@@ -162,7 +176,10 @@ async function runSiplogon(ns: Netns, k: Kamailio, n: number, dir: string, o: Fl
   }
 }
 
-/** SIPp's final statistics line (-trace_stat): elapsed time and successful/failed call counts. */
+/**
+ * SIPp's last statistics line (-trace_stat): successful/failed call counts, and the time from its
+ * StartTime to its CurrentTime (each "date<TAB>time<TAB>epoch.micro"; ElapsedTime only has seconds).
+ */
 export function parseSippStat(csv: string): { elapsedMs: number; ok: number; failed: number } | undefined {
   const lines = csv.trim().split('\n');
   const head = lines[0]?.split(';');
@@ -172,15 +189,12 @@ export function parseSippStat(csv: string): { elapsedMs: number; ok: number; fai
     const i = head.indexOf(name);
     return i < 0 ? undefined : last[i];
   };
-  const elapsed = col('ElapsedTime(C)');
+  const epoch = (v: string | undefined): number => Number(v?.split('\t')[2]);
+  const elapsedMs = (epoch(col('CurrentTime')) - epoch(col('StartTime'))) * 1000;
   const ok = Number(col('SuccessfulCall(C)'));
   const failed = Number(col('FailedCall(C)'));
-  // ElapsedTime is HH:MM:SS:mmm…; SIPp 3.6 prints it as e.g. 00:00:05:123000.
-  const m = elapsed === undefined ? null : /^(\d+):(\d+):(\d+):(\d+)/.exec(elapsed);
-  if (!m || !Number.isFinite(ok) || !Number.isFinite(failed)) return undefined;
-  const frac = m[4] as string;
-  const ms = Number(m[1]) * 3_600_000 + Number(m[2]) * 60_000 + Number(m[3]) * 1_000 + Number(frac.slice(0, 3).padEnd(3, '0'));
-  return { elapsedMs: ms, ok, failed };
+  if (!Number.isFinite(elapsedMs) || elapsedMs < 0 || !Number.isInteger(ok) || !Number.isInteger(failed)) return undefined;
+  return { elapsedMs, ok, failed };
 }
 
 async function runSipp(ns: Netns, k: Kamailio, n: number, dir: string, o: FleetOptions): Promise<FleetResult> {
@@ -212,7 +226,7 @@ async function runSipp(ns: Netns, k: Kamailio, n: number, dir: string, o: FleetO
     const code = await bounded(child.exited, o.boundMs + 10_000, 'sipp');
     const wall = performance.now() - t0;
     const s = existsSync(stat) ? parseSippStat(readFileSync(stat, 'utf8')) : undefined;
-    const held = await heldCount(k);
+    const held = await heldCount(k, n);
     if (!s) throw new Error(`sipp exited (${code}) without statistics: ${logTail(join(dir, 'sipp.log'))}`);
     if (code !== 0) o.log(`    sipp exit ${code}: ${logTail(join(dir, 'sipp-errors.log'), 200)}`);
     // SIPp's own clock when it has one (it excludes process start); wall time as a cross-check.

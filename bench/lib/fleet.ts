@@ -46,14 +46,19 @@ function xmlSafe(what: string, v: string): string {
 }
 
 /**
- * SIPp injection file: SEQUENTIAL, one line per call: user;domain;password (fields 0, 1, 2).
+ * SIPp injection file: SEQUENTIAL, one line per call: user;domain;[authentication …] (fields 0,
+ * 1, 2). SIPp 3.6 does not expand [fieldN] inside the [authentication] keyword of a scenario, but
+ * it does expand a whole keyword held in a field, so field 2 carries user and password per call.
  * The password is the bench-only credential of a registrar inside a private namespace.
  */
 export function sippCsv(n: number, domain: string, password: string): string {
   xmlSafe('domain', domain);
   xmlSafe('password', password);
   const lines = ['SEQUENTIAL'];
-  for (let i = 0; i < n; i++) lines.push(`${fleetUser(i, n)};${domain};${password};`);
+  for (let i = 0; i < n; i++) {
+    const u = fleetUser(i, n);
+    lines.push(`${u};${domain};[authentication username=${u} password=${password}];`);
+  }
   return `${lines.join('\n')}\n`;
 }
 
@@ -76,7 +81,7 @@ export function sippRegisterScenario(o: { expires: number }): string {
       CSeq: ${cseq} REGISTER
       Contact: <sip:[field0]@[local_ip]:[local_port];transport=[transport]>
       Expires: ${o.expires}
-${auth ? '      [authentication username=[field0] password=[field2]]\n' : ''}      User-Agent: sipp-fleet
+${auth ? '      [field2]\n' : ''}      User-Agent: sipp-fleet
       Content-Length: 0
 
     ]]>
@@ -89,6 +94,20 @@ ${register(1, false)}  <recv response="401" auth="true"/>
 ${register(2, true)}  <recv response="200" crlf="true"/>
 </scenario>
 `;
+}
+
+/**
+ * `kamcmd stats.get_statistics usrloc:` → contacts and AoRs in the location table. ul.dump cannot
+ * count a fleet: above ~1 000 AoRs the binrpc reply overflows ("reply too big").
+ */
+export function parseUsrlocStats(text: string): { contacts: number; users: number } | undefined {
+  const get = (name: string): number | undefined => {
+    const m = new RegExp(`^usrloc:${name}\\s*=\\s*(\\d+)\\s*$`, 'm').exec(text);
+    return m?.[1] === undefined ? undefined : Number(m[1]);
+  };
+  const contacts = get('location_contacts');
+  const users = get('location_users');
+  return contacts === undefined || users === undefined ? undefined : { contacts, users };
 }
 
 /** Number of AoRs in `kamcmd ul.dump` output that hold at least one contact address. */
