@@ -136,7 +136,8 @@ async function heldCount(k: Kamailio, n: number): Promise<number> {
   if (st.code !== 0 || !stats) throw new Error(`kamcmd stats.get_statistics usrloc: failed: ${st.stderr.trim() || st.stdout.trim()}`);
   if (stats.users !== stats.contacts) throw new Error(`Kamailio holds ${stats.contacts} contacts for ${stats.users} AoRs (expected one each)`);
   const dump = await k.dump();
-  if (dump !== undefined && countHeldAors(dump) !== stats.contacts) throw new Error(`ul.dump counts ${countHeldAors(dump)} AoRs, usrloc stats ${stats.contacts}`);
+  // A dump too big for binrpc comes back as an error (exit 255) or as "error: 500 …" (exit 0).
+  if (dump !== undefined && /\bDomains:/.test(dump) && countHeldAors(dump) !== stats.contacts) throw new Error(`ul.dump counts ${countHeldAors(dump)} AoRs, usrloc stats ${stats.contacts}`);
   for (const i of stats.contacts === n ? [0, n - 1] : []) {
     const u = fleetUser(i, n);
     const r = await kamcmd(['ul.lookup', 'location', u]);
