@@ -150,7 +150,9 @@ async function runSiplogon(ns: Netns, k: Kamailio, n: number, dir: string, o: Fl
   let buf = '';
   let resolveLine: (l: string) => void = () => undefined;
   const line = new Promise<string>((r) => (resolveLine = r));
-  const child = spawnIn(ns, process.execPath, ['--expose-gc', devicesMain, String(n), String(o.concurrency), DOMAIN, `${DNS_ADDR}:${DNS_PORT}`, String(o.deviceBoundMs)], {
+  // SLB_FLEET_NODE_ARGS: extra node flags for the device process (e.g. --cpu-prof), for digging.
+  const extra = (process.env.SLB_FLEET_NODE_ARGS ?? '').split(/\s+/).filter((a) => a !== '');
+  const child = spawnIn(ns, process.execPath, ['--expose-gc', ...extra, devicesMain, String(n), String(o.concurrency), DOMAIN, `${DNS_ADDR}:${DNS_PORT}`, String(o.deviceBoundMs)], {
     logFile: join(dir, 'siplogon-fleet.log'),
     // The password goes through the environment only, never argv (visible in ps).
     env: { ...process.env, FLEET_PW: PASSWORD },
