@@ -5,10 +5,11 @@
  * in --smoke, a client that does not sign in at all when no fault is injected (no dead target,
  * RTT 0): that is a broken pipeline, not a slow one.
  *
- *   --bench failover,cold (default failover)   --clients siplogon,baresip,linphone   --runs N (3)
+ *   --bench failover,cold,fleet (default failover)   --clients siplogon,baresip,linphone   --runs N (3)
  *   --scenarios none,dead1,dead2,killed,blackholed,comeback (failover; default all)
  *   --rtts 0,20,100 (cold)   --bound-ms N (150000)   --poll-ms N (20)   --settle-ms N (1000)
- *   --smoke  siplogon only, one run, short bound, both benches (CI: < 2 min)
+ *   --fleet-n 1000,10000 (fleet; default both)   --fleet-clients siplogon,sipp   --concurrency N (200)
+ *   --smoke  siplogon only, one run, short bound, all three benches, fleet N=50 (CI: < 2 min)
  *   --keep-logs   --siplogon-main PATH (another build of the CLI)   --out DIR
  *   --siplogon-args="--stagger 100 --timeout 2000"  (appended to sign-in; note the =)
  */
@@ -19,6 +20,8 @@ import { parseArgs } from 'node:util';
 import { fileURLToPath } from 'node:url';
 import { runOnce, type RunOptions } from './failover.js';
 import { runCold, COLD_RTTS, COLD_MIN_ROUND_TRIPS } from './cold.js';
+import { runFleet, checkFleetClient, FLEET_CLIENTS, type FleetClient } from './fleet.js';
+import { formatFleetTable, parseFleetSizes, type FleetResult } from './lib/fleet.js';
 import { installCleanupHandlers, sweepStale } from './lib/netns.js';
 import { parseClientList, RUNNERS, type ClientName } from './lib/clients.js';
 import { parseScenarioList } from './lib/scenarios.js';
@@ -50,6 +53,13 @@ function show(o: Outcome): string {
   return `ERROR ${o.message}`;
 }
 
+function parseFleetClients(v: string | undefined): FleetClient[] {
+  if (v === undefined || v === 'all') return [...FLEET_CLIENTS];
+  const out = v.split(',').map((s) => s.trim());
+  for (const c of out) if (!(FLEET_CLIENTS as readonly string[]).includes(c)) throw new Error(`unknown fleet client "${c}" (valid: ${FLEET_CLIENTS.join(', ')})`);
+  return [...new Set(out)] as FleetClient[];
+}
+
 async function main(): Promise<number> {
   const { values } = parseArgs({
     options: {
@@ -66,12 +76,18 @@ async function main(): Promise<number> {
       'siplogon-main': { type: 'string' },
       'siplogon-args': { type: 'string' },
       out: { type: 'string' },
+      'fleet-n': { type: 'string' },
+      'fleet-clients': { type: 'string' },
+      concurrency: { type: 'string' },
     },
     strict: true,
   });
   const smoke = values.smoke === true;
-  const benches = (values.bench ?? (smoke ? 'failover,cold' : 'failover')).split(',').map((s) => s.trim());
-  for (const b of benches) if (b !== 'failover' && b !== 'cold') throw new Error(`unknown bench "${b}" (valid: failover, cold)`);
+  const benches = (values.bench ?? (smoke ? 'failover,cold,fleet' : 'failover')).split(',').map((s) => s.trim());
+  for (const b of benches) if (b !== 'failover' && b !== 'cold' && b !== 'fleet') throw new Error(`unknown bench "${b}" (valid: failover, cold, fleet)`);
+  const fleetSizes = smoke ? [50] : parseFleetSizes(values['fleet-n'], [1_000, 10_000]);
+  const fleetClients: FleetClient[] = smoke ? ['siplogon'] : parseFleetClients(values['fleet-clients']);
+  const concurrency = positiveInt('concurrency', values.concurrency, 200);
   const scenarios = parseScenarioList(values.scenarios);
   const rtts = smoke && values.rtts === undefined ? [0, 20] : parseRtts(values.rtts);
   const clients: ClientName[] = smoke ? ['siplogon'] : parseClientList(values.clients);
@@ -89,7 +105,8 @@ async function main(): Promise<number> {
     log: (l) => process.stderr.write(`${l}\n`),
   };
   if (process.getuid?.() !== 0) throw new Error('the benches need root (network namespaces, iptables)');
-  for (const c of clients) RUNNERS[c].check(opts);
+  if (benches.includes('failover') || benches.includes('cold')) for (const c of clients) RUNNERS[c].check(opts);
+  if (benches.includes('fleet')) for (const c of fleetClients) checkFleetClient(c);
   installCleanupHandlers();
   sweepStale(opts.log);
 
@@ -147,6 +164,37 @@ async function main(): Promise<number> {
     );
     const file = join(outDir, `cold-${when.replace(/[:.]/g, '-')}.json`);
     writeFileSync(file, jsonOut({ bench: 'cold', when, machine, smoke, runs, rtts, boundMs, pollMs: opts.pollMs, results, rows }));
+    process.stdout.write(`\nJSON: ${file}\n`);
+  }
+
+  if (benches.includes('fleet')) {
+    const results: FleetResult[] = [];
+    for (const n of fleetSizes) {
+      for (const c of fleetClients) {
+        opts.log(`fleet N=${n} ${c} (${concurrency} in flight) …`);
+        const r = await runFleet(c, n, {
+          concurrency,
+          // Whole run: generous for a slow machine (≥ 2 min, 30 ms a device), still bounded.
+          boundMs: values['bound-ms'] !== undefined ? boundMs : Math.max(120_000, n * 30),
+          deviceBoundMs: 60_000,
+          keepLogs: opts.keepLogs,
+          log: opts.log,
+        });
+        opts.log(
+          r.error !== undefined
+            ? `    ERROR ${r.error}`
+            : `    ${r.ok}/${n} signed in, ${r.held} held, ${r.perSecond.toFixed(0)}/s${r.p50Ms !== undefined ? `, p50 ${Math.round(r.p50Ms)} ms p99 ${Math.round(r.p99Ms ?? 0)} ms` : ''}`,
+        );
+        // A fleet that does not fully sign in with no fault injected is a broken pipeline.
+        if (r.error !== undefined || (c === 'siplogon' && (r.ok !== n || r.held !== n))) broken++;
+        results.push(r);
+      }
+    }
+    process.stdout.write(
+      `\n### Fleet — N devices through full discovery (SRV + A) to one Kamailio over TCP with digest, ${concurrency} sign-ins in flight; memory = (after − before) / N with forced GC\n${when}; ${machine}\n\n${formatFleetTable(results)}\n`,
+    );
+    const file = join(outDir, `fleet-${when.replace(/[:.]/g, '-')}.json`);
+    writeFileSync(file, jsonOut({ bench: 'fleet', when, machine, smoke, concurrency, sizes: fleetSizes, results }));
     process.stdout.write(`\nJSON: ${file}\n`);
   }
 

@@ -18,26 +18,61 @@ export interface KamailioOptions {
   domain: string;
   users: Record<string, string>;
   dir: string;
+  /**
+   * Fleet: every user matching `userRegex` (anchored, [A-Za-z0-9]) has this password — an
+   * if-chain of 10 000 users would make each request walk the script.
+   */
+  userPattern?: { userRegex: string; password: string };
+  /** Scale knobs (fleet). Defaults suit one device. */
+  tuning?: KamailioTuning;
+}
+
+export interface KamailioTuning {
+  children?: number;
+  tcpChildren?: number;
+  /** Core default 2048: too few for 10 000 devices each on its own connection. */
+  tcpMaxConnections?: number;
+  /** Kamailio raises its own RLIMIT_NOFILE to this at start (it runs as root here). */
+  openFilesLimit?: number;
+  /** usrloc hash table is 2^hashSize slots (default 10). */
+  usrlocHashSize?: number;
+  /** Shared memory, MB (-m); every TCP connection and contact lives there. Default 64. */
+  shmMb?: number;
 }
 
 export function kamailioConfig(o: KamailioOptions & { ctlSocket: string; modulePath: string }): string {
   const port = o.port ?? 5060;
   // The password table lives in the script: no database, and the file is 0600 in a private dir.
-  const users = Object.entries(o.users)
-    .map(([u, pw], i) => `${i === 0 ? 'if' : 'else if'} ($tU == "${u}") { $var(pw) = "${pw.replace(/["\\$]/g, '')}"; }`)
-    .join('\n  ');
+  const pat = o.userPattern;
+  if (pat !== undefined && !/^\^[A-Za-z0-9[\]\-+*]+\$$/.test(pat.userRegex)) throw new Error(`userRegex must be an anchored [A-Za-z0-9] pattern, got "${pat.userRegex}"`);
+  const clean = (pw: string): string => pw.replace(/["\\$]/g, '');
+  const branches = [
+    ...Object.entries(o.users).map(([u, pw]) => `($tU == "${u}") { $var(pw) = "${clean(pw)}"; }`),
+    ...(pat === undefined ? [] : [`($tU =~ "${pat.userRegex}") { $var(pw) = "${clean(pat.password)}"; }`]),
+  ];
+  const users = [...branches.map((b, i) => `${i === 0 ? 'if' : 'else if'} ${b}`), `${branches.length === 0 ? '' : 'else '}{ sl_send_reply("403", "Forbidden"); exit; }`].join('\n  ');
+  const t = o.tuning ?? {};
+  const int = (name: string, v: number | undefined, dflt: number): number => {
+    const n = v ?? dflt;
+    if (!Number.isInteger(n) || n <= 0) throw new Error(`kamailio ${name} must be a positive integer, got ${n}`);
+    return n;
+  };
+  const extraCore = [
+    t.tcpMaxConnections !== undefined ? `tcp_max_connections=${int('tcpMaxConnections', t.tcpMaxConnections, 2048)}` : '',
+    t.openFilesLimit !== undefined ? `open_files_limit=${int('openFilesLimit', t.openFilesLimit, 1024)}` : '',
+  ].filter((l) => l !== '');
   return `#!KAMAILIO
 debug=1
 log_stderror=yes
 fork=yes
-children=1
-tcp_children=2
+children=${int('children', t.children, 1)}
+tcp_children=${int('tcpChildren', t.tcpChildren, 2)}
 disable_tcp=no
 auto_aliases=no
 listen=tcp:${o.addr}:${port}
 alias="${o.domain}"
 tcp_connection_lifetime=3605
-mpath="${o.modulePath}"
+${extraCore.map((l) => `${l}\n`).join('')}mpath="${o.modulePath}"
 loadmodule "kex.so"
 loadmodule "sl.so"
 loadmodule "pv.so"
@@ -46,14 +81,13 @@ loadmodule "registrar.so"
 loadmodule "auth.so"
 loadmodule "ctl.so"
 modparam("usrloc", "db_mode", 0)
-modparam("registrar", "min_expires", 10)
+${t.usrlocHashSize !== undefined ? `modparam("usrloc", "hash_size", ${int('usrlocHashSize', t.usrlocHashSize, 10)})\n` : ''}modparam("registrar", "min_expires", 10)
 modparam("ctl", "binrpc", "unix:${o.ctlSocket}")
 
 request_route {
   if ($rm == "OPTIONS") { sl_send_reply("200", "OK"); exit; }
   if ($rm != "REGISTER") { sl_send_reply("405", "Method Not Allowed"); exit; }
   ${users}
-  else { sl_send_reply("403", "Forbidden"); exit; }
   if (!pv_www_authenticate("$td", "$var(pw)", "0")) { www_challenge("$td", "1"); exit; }
   consume_credentials();
   if (!save("location")) { sl_reply_error(); }
@@ -91,7 +125,8 @@ export class Kamailio {
   async start(timeoutMs = 10_000): Promise<void> {
     // -DD: the process we spawn stays the main process, so its group holds every worker and a
     // group SIGKILL is a real crash of the whole registrar.
-    const [c, a] = this.ns.exec(KAMAILIO_BIN, ['-f', this.cfgFile, '-DD', '-E', '-Y', this.opts.dir, '-P', join(this.opts.dir, 'k.pid')]);
+    const shm = this.opts.tuning?.shmMb;
+    const [c, a] = this.ns.exec(KAMAILIO_BIN, ['-f', this.cfgFile, '-DD', '-E', '-Y', this.opts.dir, '-P', join(this.opts.dir, 'k.pid'), ...(shm !== undefined ? ['-m', String(shm)] : [])]);
     this.proc = startBackground(c, a, { logFile: this.logFile });
     const proc = this.proc;
     await waitFor(
