@@ -64,6 +64,11 @@ export interface DnsQueryResult {
   server: string;
   latencyMs: number;
   srv?: SrvRecord[];
+  /**
+   * SRV only: addresses of the SRV targets that the server put in the answer's additional
+   * section (RFC 2782 allows it), so no separate A/AAAA round trip is needed for them.
+   */
+  glue?: Record<string, string[]>;
   addresses?: string[];
   ttl?: number;
   /** Human detail for 'error' (malformed answer, socket error). */

@@ -136,7 +136,7 @@ export function interpretResponse(
   name: string,
   type: DnsQueryType,
   opts: { maxRecords?: number } = {},
-): Pick<DnsQueryResult, 'outcome' | 'srv' | 'addresses' | 'ttl' | 'detail'> {
+): Pick<DnsQueryResult, 'outcome' | 'srv' | 'glue' | 'addresses' | 'ttl' | 'detail'> {
   const maxRecords = opts.maxRecords ?? DEFAULT_MAX_RECORDS;
   switch (msg.rcode) {
     case 'NOERROR':
@@ -203,7 +203,8 @@ export function interpretResponse(
     if (bad > 0) notes.push(`${bad} invalid SRV record(s) ignored (bad target or port)`);
     if (srv.length === 0) return { outcome: 'error', detail: notes.join('; ') };
     const ttl = minTtl([...ttls, ...recordTtls]);
-    return { outcome: 'answer', srv, ...(ttl !== undefined ? { ttl } : {}), ...(notes.length ? { detail: notes.join('; ') } : {}) };
+    const glue = glueOf(msg, srv, maxRecords);
+    return { outcome: 'answer', srv, ...(glue ? { glue } : {}), ...(ttl !== undefined ? { ttl } : {}), ...(notes.length ? { detail: notes.join('; ') } : {}) };
   }
 
   const check = type === 'A' ? isIPv4 : isIPv6;
@@ -221,6 +222,27 @@ export function interpretResponse(
   if (addresses.length === 0) return { outcome: 'error', detail: notes.join('; ') };
   const ttl = minTtl([...ttls, ...recordTtls]);
   return { outcome: 'answer', addresses, ...(ttl !== undefined ? { ttl } : {}), ...(notes.length ? { detail: notes.join('; ') } : {}) };
+}
+
+/**
+ * A/AAAA records in the additional section for names that are targets of this SRV answer only —
+ * anything else there is ignored. Addresses are validated like answers to our own A/AAAA queries.
+ */
+function glueOf(msg: Decoded, srv: readonly SrvRecord[], maxRecords: number): Record<string, string[]> | undefined {
+  const targets = new Set(srv.filter((r) => r.target !== '.').map((r) => normName(r.target)));
+  const out: Record<string, string[]> = {};
+  let count = 0;
+  for (const a of (msg.additionals ?? []) as unknown as AnyAnswer[]) {
+    if ((a.type !== 'A' && a.type !== 'AAAA') || typeof a.data !== 'string' || count >= maxRecords) continue;
+    const owner = normName(a.name);
+    if (!targets.has(owner) || !(a.type === 'A' ? isIPv4(a.data) : isIPv6(a.data))) continue;
+    const list = (out[owner] ??= []);
+    if (!list.includes(a.data)) {
+      list.push(a.data);
+      count++;
+    }
+  }
+  return count > 0 ? out : undefined;
 }
 
 function minTtl(ttls: number[]): number | undefined {
@@ -478,11 +500,11 @@ class QueryRun {
     this.finish({ outcome: 'timeout', detail: `no answer from ${[...this.asked].join(', ')} within ${this.client.timeoutMs} ms` }, first);
   }
 
-  private result(r: Pick<DnsQueryResult, 'outcome' | 'srv' | 'addresses' | 'ttl' | 'detail'>, server: string): DnsQueryResult {
+  private result(r: Pick<DnsQueryResult, 'outcome' | 'srv' | 'glue' | 'addresses' | 'ttl' | 'detail'>, server: string): DnsQueryResult {
     return { name: this.name, type: this.type, server, latencyMs: this.elapsed(), ...r };
   }
 
-  private finish(r: Pick<DnsQueryResult, 'outcome' | 'srv' | 'addresses' | 'ttl' | 'detail'>, server: string): void {
+  private finish(r: Pick<DnsQueryResult, 'outcome' | 'srv' | 'glue' | 'addresses' | 'ttl' | 'detail'>, server: string): void {
     if (this.done) return;
     if (r.outcome === 'error' && this.fallback) return this.settle(this.fallback);
     this.settle(this.result(r, server));

@@ -52,7 +52,10 @@ export async function runDiscovery(o: ResolvedOptions, rec: StepRecorder, dns: D
 
   const planStep = rec.begin('candidates', 'Order registrar candidates (seed steps 1–6)');
   const plan = planCandidates({ answers: { domain: o.domain, srv, ...(dhcp ? { dhcp } : {}) }, random: o.random, policy: o.policy });
-  const { candidates, hostQueries } = await resolveCandidates(plan.candidates, plan.hostsToResolve, o, rec, dns);
+  // Addresses the SRV answers already carried (additional section) save a round trip per name.
+  const glue = new Map<string, string[]>();
+  for (const r of Object.values(srv)) for (const [name, addrs] of Object.entries(r?.glue ?? {})) glue.set(name, addrs);
+  const { candidates, hostQueries } = await resolveCandidates(plan.candidates, plan.hostsToResolve, o, rec, dns, glue);
   const planDetail = {
     candidates: candidates.map(describeCandidate),
     unresolved: plan.candidates.filter((c) => !candidates.includes(c) && c.addresses.length === 0).map(describeCandidate),
@@ -104,6 +107,7 @@ export async function resolveCandidates(
   o: ResolvedOptions,
   rec: StepRecorder,
   dns: DnsClient,
+  known: ReadonlyMap<string, readonly string[]> = new Map(),
 ): Promise<{ candidates: Candidate[]; hostQueries: DnsQueryResult[]; resolved: Map<string, string[]> }> {
   const resolved = new Map<string, string[]>();
   const hostQueries: DnsQueryResult[] = [];
@@ -115,6 +119,12 @@ export async function resolveCandidates(
       if (fixed) {
         resolved.set(key, [...fixed]);
         rec.begin('dns-host', `Resolve ${key}`, key, { origin, addresses: fixed, via: 'static hosts' }).pass();
+        return;
+      }
+      const glued = known.get(key);
+      if (glued?.length) {
+        resolved.set(key, [...glued]);
+        rec.begin('dns-host', `Resolve ${key} (from the SRV answer)`, key, { origin, addresses: glued, via: 'SRV additional section' }).pass();
         return;
       }
       const step = rec.begin('dns-host', `Resolve ${key} (A/AAAA)`, key, { origin });
