@@ -35,13 +35,39 @@ function seconds(ms: unknown): string {
 
 /**
  * The step that decided a failed sign-in: the first failed connection/registration step when any
- * candidate was tried, else the first failed discovery step. For a successful sign-in, the first
- * failed post-registration step (provisioning), if any.
+ * candidate was tried, else the discovery step that explains why there was no candidate. For a
+ * successful sign-in, the first failed post-registration step (provisioning), if any.
  */
 export function decisiveStep(steps: readonly StepRecord[], signedIn: boolean): StepRecord | undefined {
   const failed = steps.filter((st) => st.status === 'fail');
   if (signedIn) return failed.find((st) => st.kind === 'provisioning' || st.kind === 'media-relay');
-  return failed.find((st) => ATTEMPT_KINDS.has(st.kind)) ?? failed.find((st) => DISCOVERY_KINDS.has(st.kind)) ?? failed[0];
+  return failed.find((st) => ATTEMPT_KINDS.has(st.kind)) ?? discoveryCulprit(steps, failed) ?? failed[0];
+}
+
+/**
+ * Deployments publish only some of the four SRV names (usually just _sipinternaltls), so failed
+ * SRV queries are the cause only when nothing named a registrar. Once an SRV answer or DHCP
+ * option 120 named one, the cause is that name not resolving (or policy rejecting it).
+ */
+function discoveryCulprit(steps: readonly StepRecord[], failed: readonly StepRecord[]): StepRecord | undefined {
+  const named = new Set<string>();
+  for (const st of steps) {
+    if (st.status !== 'pass') continue;
+    if (st.kind === 'dns-srv' && Array.isArray(st.detail['records']))
+      for (const r of st.detail['records'] as { target?: unknown }[]) if (typeof r.target === 'string') named.add(r.target.toLowerCase().replace(/\.$/, ''));
+    if (st.kind === 'dhcp-inform') {
+      const sip = st.detail['sipServers'] as { names?: unknown } | undefined;
+      if (Array.isArray(sip?.names)) for (const n of sip.names) if (typeof n === 'string') named.add(n.toLowerCase().replace(/\.$/, ''));
+    }
+  }
+  const discovery = failed.filter((st) => DISCOVERY_KINDS.has(st.kind));
+  if (named.size === 0) return discovery[0];
+  return (
+    discovery.find((st) => st.kind === 'dns-host' && named.has(String(st.target))) ??
+    discovery.find((st) => st.kind === 'candidates') ??
+    discovery.find((st) => st.kind !== 'dns-srv' && st.kind !== 'dhcp-inform') ??
+    discovery[0]
+  );
 }
 
 export function explain(step: StepRecord, ctx: { domain: string }): Finding {
