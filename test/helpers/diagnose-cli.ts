@@ -15,6 +15,7 @@ import type { DiagnosisReport } from '../../src/diagnose/diagnose.js';
 export const CLI = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
 const SCHEMA_FILE = fileURLToPath(new URL('../../../schema/diagnosis-v1.schema.json', import.meta.url));
 export const CHROMIUM = '/usr/bin/chromium';
+export const SCRIPT = '/usr/bin/script';
 
 export interface CliRun {
   code: number | null;
@@ -29,9 +30,16 @@ export interface CliRun {
  * Runs `node dist/src/cli/main.js ...args` with `env` added to a minimal environment. `ns` runs it
  * inside that network namespace (`ip netns exec`). Killed after `killAfterMs` so a hang fails the test.
  */
-export function runCli(args: string[], opts: { env?: Record<string, string>; ns?: string; killAfterMs?: number } = {}): Promise<CliRun> {
-  const cmd = opts.ns ? 'ip' : process.execPath;
-  const argv = opts.ns ? ['netns', 'exec', opts.ns, process.execPath, CLI, ...args] : [CLI, ...args];
+export function runCli(args: string[], opts: { env?: Record<string, string>; ns?: string; killAfterMs?: number; tty?: boolean } = {}): Promise<CliRun> {
+  let cmd = opts.ns ? 'ip' : process.execPath;
+  let argv = opts.ns ? ['netns', 'exec', opts.ns, process.execPath, CLI, ...args] : [CLI, ...args];
+  if (opts.tty) {
+    // util-linux script(1) gives the CLI a pseudo-terminal, as an administrator's shell would; -e keeps its exit code.
+    assert.ok(existsSync(SCRIPT), `${SCRIPT} is missing: apt-get install -y bsdutils (util-linux script)`);
+    const quote = (a: string): string => `'${a.replace(/'/g, `'\\''`)}'`;
+    argv = ['-qec', [cmd, ...argv].map(quote).join(' '), '/dev/null'];
+    cmd = SCRIPT;
+  }
   const env = { PATH: process.env['PATH'] ?? '/usr/bin:/bin', HOME: process.env['HOME'] ?? '/root', ...opts.env };
   return new Promise((resolve, reject) => {
     const t0 = performance.now();

@@ -148,6 +148,10 @@ test('full pass via DNS discovery: SRV → pool, TLS facts, digest, provisioning
     assert.equal(stepsOf(d.report, k)[0]?.status, 'pass', `${k} passed`);
   for (const s of d.report.steps) if (s.status !== 'skipped') assert.equal(typeof s.latencyMs, 'number', `latency for ${s.title}`);
   assert.ok(d.html.includes('badge pass'));
+  assert.ok(!/\b(?:src|href)=/.test(d.html), 'self-contained: nothing loaded from elsewhere');
+  const dom = await dumpDom(d.reportFile);
+  assert.equal(elementText(dom, 'failing-step'), undefined, 'a clean pass has no failing step');
+  assert.match(elementText(dom, 'finding') ?? '', new RegExp(`Signed in to pool\\.example\\.test:5061/tls`));
 });
 
 test('full pass with --target-fqdn: DHCP and SRV bypassed, only the name resolved', async () => {
@@ -243,6 +247,16 @@ test('text mode when piped: plain checklist lines, no ANSI or spinner, the findi
   assert.ok(lines.some((l) => /^Fix {9}: Reissue/.test(l)), 'the fix is printed');
   assert.ok(lines.some((l) => l.startsWith('Device shows: "Cannot connect to the server.')));
   assertNoSecret(PASSWORD, run);
+});
+
+test('text mode on a terminal: a live checklist with a spinner line, finished steps above it, then the finding', async () => {
+  const run = await runCli(['diagnose', '--user', USER, '--password-env', 'SIPLOGON_PW', '--no-cache', '--target-fqdn', `pool.${D}`, '--dns', dnsGood.server, '--ca', ca.certFile, '--timeout', '3000'], { env: { SIPLOGON_PW: WRONG }, tty: true });
+  assert.equal(run.code, 1, run.stdout);
+  assert.ok(run.stdout.includes('\r\x1b[2K'), 'the status line is redrawn in place');
+  assert.match(run.stdout, /[⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏] (TCP connect|TLS handshake|REGISTER|Authenticate)/, 'a spinner shows the running step');
+  assert.match(run.stdout, /✖ Authenticate as alice .*AUTH_FAILED/);
+  assert.match(run.stdout, /Fix {9}: Check the password/);
+  assert.ok(!run.stdout.includes(WRONG), 'the password typed into the environment never shows on the terminal');
 });
 
 test('usage errors exit 2 with a clear message and no stack trace', async () => {
