@@ -80,7 +80,10 @@ describe('siplogon diagnose inside network namespaces', { skip }, () => {
     assert.deepEqual(left, [], 'namespaces left behind');
   });
 
-  test('DHCP silent: DHCPINFORM is the first failing step, with the option 120/43 fix and --target-fqdn', async () => {
+  let topo: { srv: string; cli: string; srvIf: string; cliIf: string } | undefined;
+  /** Server and client namespaces joined by a veth pair (TEST-NET-1, RFC 5737). */
+  function dhcpTopology(): { srv: string; cli: string; srvIf: string; cliIf: string } {
+    if (topo) return topo;
     const srv = ns('dhs');
     const cli = ns('dhc');
     const tag = `${process.pid % 100000}`;
@@ -94,13 +97,21 @@ describe('siplogon diagnose inside network namespaces', { skip }, () => {
     ip('-n', srv, 'link', 'set', srvIf, 'up');
     ip('-n', cli, 'link', 'set', cliIf, 'up');
     ip('-n', cli, 'route', 'add', 'default', 'dev', cliIf); // a broadcast needs a route
+    topo = { srv, cli, srvIf, cliIf };
+    return topo;
+  }
+
+  async function restartDns(args: string[], ready: RegExp): Promise<void> {
+    await dns?.stop();
+    dns = undefined;
+    const t = dhcpTopology();
+    dns = await startDaemonInNs(t.srv, DNSMASQ, ['--conf-file=/dev/null', '--port=53', `--interface=${t.srvIf}`, '--bind-interfaces', '--no-resolv', '--no-hosts', '--no-daemon', '--pid-file=', `--local=/${D}/`, '--log-facility=-', ...args], ready);
+  }
+
+  test('DHCP silent: DHCPINFORM is the first failing step, with the option 120/43 fix and --target-fqdn', async () => {
+    const { cli, cliIf } = dhcpTopology();
     // DNS only (no --dhcp-range: DHCP stays off), authoritative for the domain but without SIP records.
-    dns = await startDaemonInNs(
-      srv,
-      DNSMASQ,
-      ['--conf-file=/dev/null', '--port=53', '--listen-address=192.0.2.1', '--bind-interfaces', '--no-resolv', '--no-hosts', '--no-daemon', '--pid-file=', `--local=/${D}/`, '--log-facility=-'],
-      /started, version/,
-    );
+    await restartDns([], /started, version/);
     const reportFile = join(tmp, 'dhcp-silent.html');
     const dhcpTimeout = 1500;
     const run = await runCli(
@@ -127,6 +138,44 @@ describe('siplogon diagnose inside network namespaces', { skip }, () => {
     const dom = await dumpDom(reportFile);
     assert.match(elementText(dom, 'failing-step') ?? '', /DHCPINFORM.*DHCP_TIMEOUT/);
     assert.match(elementText(dom, 'finding') ?? '', /Fix\. Configure option 120/);
+  });
+
+  test('DHCP answers option 120 + 43 but nothing listens on the registrar: the DHCP step passes with the options seen, TCP connect decides', async () => {
+    const { cli, cliIf } = dhcpTopology();
+    await restartDns(
+      [
+        `--dhcp-leasefile=${join(tmp, 'leases')}`,
+        '--dhcp-range=192.0.2.0,static', // answers INFORM (RFC 2131 §3.4) without handing out leases
+        `--dhcp-option=120,pool.${D}`,
+        '--dhcp-vendorclass=set:msuc,MS-UC-Client',
+        '--dhcp-option=tag:msuc,vendor:MS-UC-Client,1,4d:53:2d:55:43:2d:43:6c:69:65:6e:74', // "MS-UC-Client"
+        '--dhcp-option=tag:msuc,vendor:MS-UC-Client,2,68:74:74:70:73', // "https"
+        `--dhcp-option=tag:msuc,vendor:MS-UC-Client,3,web.${D}`,
+        '--dhcp-option=tag:msuc,vendor:MS-UC-Client,4,34:34:33', // "443"
+        `--host-record=pool.${D},192.0.2.1`,
+      ],
+      /DHCP, static leases only/,
+    );
+    const reportFile = join(tmp, 'dhcp-answered.html');
+    const run = await runCli(
+      ['diagnose', '--user', USER, '--password-env', 'SIPLOGON_PW', '--no-cache', '--dhcp-interface', cliIf, '--dhcp-timeout', '4000', '--dns', '192.0.2.1:53', '--timeout', '2000', '--json', '--report', reportFile],
+      { ns: cli, env: { SIPLOGON_PW: PASSWORD } },
+    );
+    const report = parseReport(run);
+    assertNoSecret(PASSWORD, run, reportFile);
+    assert.equal(run.code, 1, run.stderr);
+    const dhcp = report.steps.find((s) => s.kind === 'dhcp-inform');
+    assert.equal(dhcp?.status, 'pass', JSON.stringify(dhcp));
+    assert.deepEqual(dhcp?.detail['sipServers'], { encoding: 'fqdn', names: [`pool.${D}`] });
+    assert.deepEqual(dhcp?.detail['msUcClient'], { ucIdentifier: 'MS-UC-Client', urlScheme: 'https', webServerFqdn: `web.${D}`, webServerPort: '443' });
+    const seen = dhcp?.detail['optionsSeen'] as number[] | undefined;
+    assert.ok(seen?.includes(120) && seen.includes(43), `options seen: ${String(seen)}`);
+    assert.equal(report.finding?.kind, 'tcp-connect', JSON.stringify(report.steps.map((s) => [s.id, s.kind, s.status, s.error?.code])));
+    assert.equal(report.finding?.code, 'CONNECT_REFUSED');
+    const failing = report.steps.find((s) => s.id === report.finding?.stepId);
+    assert.equal(failing?.detail['source'], 'dhcp', 'the candidate came from option 120');
+    assert.match(report.finding?.diagnosis ?? '', new RegExp(`pool\\.example\\.test \\(192\\.0\\.2\\.1:5061\\) refused`));
+    assert.match(dns?.output() ?? '', /DHCPINFORM\(\S+\) 192\.0\.2\.50/);
   });
 
   test('black-holed registrar address: CONNECT_TIMEOUT at the TCP step within the --timeout bound', async () => {
