@@ -118,7 +118,12 @@ function assertFailedAt(d: Diag, kind: StepRecord['kind'], code: string, fixWord
   assert.ok(d.failing, 'finding.stepId names a recorded step');
   assert.equal(d.failing.status, 'fail', 'the decisive step failed');
   assert.equal(d.failing.kind, kind);
-  // "First failing step": no earlier step of the attempt phase failed with another cause.
+  // "First failing step": once a registrar was tried, no earlier connection/registration step failed.
+  const attempt = new Set<StepRecord['kind']>(['tcp-connect', 'tls-handshake', 'register', 'challenge', 'authenticate', 'redirect']);
+  if (attempt.has(kind)) {
+    const earlier = d.report.steps.filter((s) => s.id < d.failing!.id && s.status === 'fail' && attempt.has(s.kind));
+    assert.deepEqual(earlier.map((s) => s.title), [], 'no earlier attempt step failed');
+  }
   for (const w of fixWords) assert.match(f.fix, w, `fix text: ${f.fix}`);
   assert.ok(d.html.includes('id="failing-step"'), 'HTML marks the failing step');
 }
