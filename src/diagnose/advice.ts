@@ -28,6 +28,11 @@ function s(v: unknown, fallback = '?'): string {
   return String(v);
 }
 
+/** Node reports SANs as "DNS:name" / "IP Address:addr"; people read the names. */
+function names(v: unknown): unknown {
+  return Array.isArray(v) ? v.map((x) => String(x).replace(/^(DNS|IP Address):/, '')) : v;
+}
+
 function seconds(ms: unknown): string {
   const n = Number(ms);
   return Number.isFinite(n) ? `${Math.round(n / 100) / 10} s` : 'the configured time';
@@ -35,13 +40,39 @@ function seconds(ms: unknown): string {
 
 /**
  * The step that decided a failed sign-in: the first failed connection/registration step when any
- * candidate was tried, else the first failed discovery step. For a successful sign-in, the first
- * failed post-registration step (provisioning), if any.
+ * candidate was tried, else the discovery step that explains why there was no candidate. For a
+ * successful sign-in, the first failed post-registration step (provisioning), if any.
  */
 export function decisiveStep(steps: readonly StepRecord[], signedIn: boolean): StepRecord | undefined {
   const failed = steps.filter((st) => st.status === 'fail');
   if (signedIn) return failed.find((st) => st.kind === 'provisioning' || st.kind === 'media-relay');
-  return failed.find((st) => ATTEMPT_KINDS.has(st.kind)) ?? failed.find((st) => DISCOVERY_KINDS.has(st.kind)) ?? failed[0];
+  return failed.find((st) => ATTEMPT_KINDS.has(st.kind)) ?? discoveryCulprit(steps, failed) ?? failed[0];
+}
+
+/**
+ * Deployments publish only some of the four SRV names (usually just _sipinternaltls), so failed
+ * SRV queries are the cause only when nothing named a registrar. Once an SRV answer or DHCP
+ * option 120 named one, the cause is that name not resolving (or policy rejecting it).
+ */
+function discoveryCulprit(steps: readonly StepRecord[], failed: readonly StepRecord[]): StepRecord | undefined {
+  const named = new Set<string>();
+  for (const st of steps) {
+    if (st.status !== 'pass') continue;
+    if (st.kind === 'dns-srv' && Array.isArray(st.detail['records']))
+      for (const r of st.detail['records'] as { target?: unknown }[]) if (typeof r.target === 'string') named.add(r.target.toLowerCase().replace(/\.$/, ''));
+    if (st.kind === 'dhcp-inform') {
+      const sip = st.detail['sipServers'] as { names?: unknown } | undefined;
+      if (Array.isArray(sip?.names)) for (const n of sip.names) if (typeof n === 'string') named.add(n.toLowerCase().replace(/\.$/, ''));
+    }
+  }
+  const discovery = failed.filter((st) => DISCOVERY_KINDS.has(st.kind));
+  if (named.size === 0) return discovery[0];
+  return (
+    discovery.find((st) => st.kind === 'dns-host' && named.has(String(st.target))) ??
+    discovery.find((st) => st.kind === 'candidates') ??
+    discovery.find((st) => st.kind !== 'dns-srv' && st.kind !== 'dhcp-inform') ??
+    discovery[0]
+  );
 }
 
 export function explain(step: StepRecord, ctx: { domain: string }): Finding {
@@ -74,16 +105,18 @@ export function explain(step: StepRecord, ctx: { domain: string }): Finding {
     }
     case 'cache-use':
       return { ...base, diagnosis: `Discovery failed and the cached registrar ${target} could not be used either.`, fix: 'Fix DNS/DHCP discovery (see the steps above); the cache only bridges outages.' };
-    case 'tcp-connect':
+    case 'tcp-connect': {
+      const where = d['fqdn'] ? `${s(d['fqdn'])} (${target})` : target;
       if (code === 'CONNECT_REFUSED')
-        return { ...base, diagnosis: `${target} refused the connection: nothing listens there.`, fix: `Start the Registrar service on ${target}, or correct the port in the SRV/DHCP answer.` };
+        return { ...base, diagnosis: `${where} refused the connection: nothing listens there.`, fix: `Start the Registrar service on ${target}, or correct the port in the SRV/DHCP answer.` };
       if (code === 'CONNECT_TIMEOUT')
-        return { ...base, diagnosis: `${target} did not answer the connection within ${seconds(d['timeoutMs'])}: packets are dropped (firewall) or the host is down.`, fix: `Open TCP ${s(d['port'])} from the device's network to ${s(d['address'])}, or remove the dead target from DNS.` };
-      return { ...base, diagnosis: `Could not connect to ${target}: ${step.error?.message ?? code}.`, fix: 'Check routing from the device to the registrar.' };
+        return { ...base, diagnosis: `${where} did not answer the connection within ${seconds(d['timeoutMs'])}: packets are dropped (firewall) or the host is down.`, fix: `Open TCP ${s(d['port'])} from the device's network to ${s(d['address'])}, or remove the dead target from DNS.` };
+      return { ...base, diagnosis: `Could not connect to ${where}: ${step.error?.message ?? code}.`, fix: 'Check routing from the device to the registrar.' };
+    }
     case 'tls-handshake': {
       const tls = (d['tls'] ?? {}) as Record<string, unknown>;
       if (code === 'TLS_NAME_MISMATCH')
-        return { ...base, deviceMessage: DEVICE_MESSAGE_CERTIFICATE, diagnosis: `The certificate names ${s(tls['subjectAltNames'], s(tls['subject']))}, not ${s(d['fqdn'], target)}.`, fix: `Reissue the registrar certificate with ${s(d['fqdn'], target)} in subjectAltName, or point the SRV record at a name the certificate carries.` };
+        return { ...base, deviceMessage: DEVICE_MESSAGE_CERTIFICATE, diagnosis: `The certificate names ${s(names(tls['subjectAltNames']), s(tls['subject']))}, not ${s(d['fqdn'], target)}.`, fix: `Reissue the registrar certificate with ${s(d['fqdn'], target)} in subjectAltName, or point the SRV record at a name the certificate carries.` };
       if (code === 'TLS_UNTRUSTED')
         return { ...base, deviceMessage: DEVICE_MESSAGE_CERTIFICATE, diagnosis: `The certificate of ${s(d['fqdn'], target)} was issued by ${s(tls['issuer'], 'an unknown CA')}, which the device does not trust.`, fix: 'Install the issuing CA on the device (siplogon: --ca FILE) or use a certificate from a CA the device trusts.' };
       if (code === 'TLS_CERT_EXPIRED')
@@ -101,7 +134,7 @@ export function explain(step: StepRecord, ctx: { domain: string }): Finding {
         return { ...base, diagnosis: `${target} accepted the connection but never answered REGISTER within ${seconds(d['timeoutMs'])}.`, fix: 'The SIP service is hung or something between drops SIP: check the registrar\'s health and any SIP-aware firewall.' };
       if (code === 'CONNECTION_CLOSED')
         return { ...base, diagnosis: `${target} closed the connection during registration.`, fix: 'Check the registrar\'s logs for why it dropped the client (TLS policy, connection limits).' };
-      return { ...base, diagnosis: `${target} answered REGISTER with ${s(d['status'])} ${s(d['reason'], '')}${d['diagnostics'] ? ` (${s(d['diagnostics'])})` : ''}.`, fix: 'See the registrar\'s reason above; it rejected this user or device.' };
+      return { ...base, diagnosis: `${target} answered REGISTER with ${[s(d['status']), s(d['reason'], '')].filter(Boolean).join(' ')}${d['diagnostics'] ? ` (${s(d['diagnostics'])})` : ''}.`, fix: 'See the registrar\'s reason above; it rejected this user or device.' };
     case 'redirect':
       if (code === 'REDIRECT_LOOP')
         return { ...base, diagnosis: `The registrars redirect in a loop: ${s(d['hops'])}.`, fix: 'Fix the user\'s home pool assignment so the redirect leads to a registrar that accepts the user.' };

@@ -55,11 +55,14 @@ export function stepLine(s: StepRecord): string {
   return `${MARK[s.status]} ${s.title}${lat ? `  [${lat}]` : ''}${facts ? `  ${facts}` : ''}`;
 }
 
-export function renderText(r: DiagnosisReport): string {
+/** First line of the text report; the CLI prints it before the run, when only the options are known. */
+export function renderHeader(r: Pick<DiagnosisReport, 'user' | 'mode' | 'targetFqdn'>): string {
+  return `siplogon diagnose — ${r.user} (${r.mode === 'target-fqdn' ? `target ${r.targetFqdn ?? ''}, DHCP bypassed` : 'discovery via DHCP and DNS'})`;
+}
+
+/** The outcome block that follows the step lines. */
+export function renderSummary(r: DiagnosisReport): string {
   const out: string[] = [];
-  out.push(`siplogon diagnose — ${r.user} (${r.mode === 'target-fqdn' ? `target ${r.targetFqdn ?? ''}, DHCP bypassed` : 'discovery via DHCP and DNS'})`);
-  for (const s of r.steps) out.push(`  ${stepLine(s)}`);
-  out.push('');
   out.push(`Result      : ${r.result === 'pass' ? 'Success' : 'Failure'}`);
   if (r.registrar) out.push(`Registrar   : ${r.registrar.fqdn}:${r.registrar.port}/${r.registrar.transport} (${r.registrar.address}, via ${r.registrar.via})`);
   out.push(`Latency     : ${r.durationMs} ms`);
@@ -72,6 +75,10 @@ export function renderText(r: DiagnosisReport): string {
     out.push(`Error       : ${r.error.code}: ${r.error.message}`);
   }
   return out.join('\n') + '\n';
+}
+
+export function renderText(r: DiagnosisReport): string {
+  return [renderHeader(r), ...r.steps.map((s) => `  ${stepLine(s)}`), '', renderSummary(r)].join('\n');
 }
 
 export function escapeHtml(s: string): string {

@@ -1,7 +1,7 @@
 import { writeFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import { diagnose } from '../../diagnose/diagnose.js';
-import { renderHtml, renderText, stepLine } from '../../diagnose/render.js';
+import { renderHeader, renderHtml, renderSummary, stepLine } from '../../diagnose/render.js';
 import type { StepRecord } from '../../engine/steps.js';
 import { addConnectionOptions, readPassword, reportError, toSignInOptions, type CommonFlags } from '../common.js';
 
@@ -57,13 +57,17 @@ export function addDiagnoseCommand(program: Command): void {
         const opts = toSignInOptions(flags, password);
         // A diagnosis must not change what the device would use next: it reads the cache but never writes it.
         const live = flags.json ? undefined : checklist(process.stdout);
-        if (live) process.stdout.write(`siplogon diagnose — ${flags.user}\n`);
+        if (live) process.stdout.write(`${renderHeader({ user: flags.user, mode: opts.targetFqdn ? 'target-fqdn' : 'discovery', targetFqdn: opts.targetFqdn ?? null })}\n`);
         if (opts.cache !== false) opts.cache = { ...opts.cache, readOnly: true };
-        const report = await diagnose({ ...opts, ...(live ? { onStep: live.onStep } : {}) });
-        live?.done();
+        let report;
+        try {
+          report = await diagnose({ ...opts, ...(live ? { onStep: live.onStep } : {}) });
+        } finally {
+          live?.done(); // an unexpected error must not leave the spinner's interval holding the process open
+        }
         if (flags.report) writeFileSync(flags.report, renderHtml(report), { mode: 0o644 });
         if (flags.json) process.stdout.write(JSON.stringify(report, null, 2) + '\n');
-        else process.stdout.write('\n' + renderText(report).split('\n').filter((l) => !l.startsWith('  ') && !l.startsWith('siplogon diagnose')).join('\n'));
+        else process.stdout.write('\n' + renderSummary(report));
         process.exitCode = report.result === 'pass' ? 0 : 1;
       } catch (err) {
         reportError('diagnose', err);
