@@ -18,6 +18,7 @@ export interface CommonFlags {
   dhcpInterface?: string;
   dhcpServer?: string;
   dhcpTimeout?: string;
+  dnsTimeout?: string;
   cache?: string;
   noCache?: boolean;
   ca?: string;
@@ -45,6 +46,7 @@ export function addConnectionOptions(cmd: Command, opts: { password: boolean; ta
   cmd.option('--dhcp-interface <if>', 'send DHCPINFORM on this interface (needs root; off by default)');
   cmd.option('--dhcp-server <host:port>', 'send DHCPINFORM to this server instead of broadcasting (lab, relays)');
   cmd.option('--dhcp-timeout <ms>', 'DHCP answer bound in milliseconds', '8000');
+  cmd.option('--dns-timeout <ms>', 'per DNS query bound in milliseconds, retransmissions included', '2000');
   cmd.option('--resolve <name:address>', 'use this address for a name, like curl --resolve (repeatable)', collect);
   cmd.option('--allow-domain <domain>', 'accept registrars in this domain besides the SIP domain (repeatable)', collect);
   cmd.option('--ca <file>', 'PEM CA bundle to verify registrar certificates with');
@@ -97,6 +99,7 @@ export function toSignInOptions(f: CommonFlags, password: string | undefined): S
     password: password ?? '',
     hosts: parseResolve(f.resolve),
     staggerMs: num('--stagger', f.stagger) ?? 250,
+    dnsTimeoutMs: num('--dns-timeout', f.dnsTimeout) ?? 2000,
   };
   if (f.targetFqdn) {
     opts.targetFqdn = f.targetFqdn;
