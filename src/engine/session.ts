@@ -94,6 +94,8 @@ export class SignInSession extends EventEmitter<SessionEvents> {
   private lastTried: Candidate[] = [];
   private switchTo: { leg: Leg; candidate: Candidate; address: string } | undefined;
   private probe: PreferredRegistrarProbe | undefined;
+  /** The cache as last read or written: read once per session, not on every retry. */
+  private cacheRecord: CacheRecord | null | undefined;
   // Presence (issue 8): one agent per registration leg; a failover starts a new one on the new leg.
   private presenceAgent: PresenceAgent | undefined;
   private presenceStarting: Promise<void> | undefined;
@@ -225,7 +227,8 @@ export class SignInSession extends EventEmitter<SessionEvents> {
     const started = o.clock.now();
     this.setState('discovering');
 
-    const cached = await this.loadCache();
+    if (this.cacheRecord === undefined) this.cacheRecord = await this.loadCache();
+    const cached = this.cacheRecord;
     if (cached && !o.targetFqdn && this.cycle.firstTime) {
       // The cached registrar was reached before: the record and the in-band list survive restarts.
       this.cycle = new RegistrarCycle({ reached: [candidateKey(cached.registrar)], inBand: cached.inBand ?? [] });
@@ -236,7 +239,7 @@ export class SignInSession extends EventEmitter<SessionEvents> {
       // Only a remembered list (in-band, cache) is abandoned when a reached registrar fails again;
       // a freshly discovered list is tried to its end.
       const r = await this.tryCandidates(candidates, dns, via === 'in-band');
-      if ('leg' in r) return this.finish(r.leg, r.candidate, r.address, via, started, r.inBand, dns);
+      if ('leg' in r) return this.finish(r.leg, r.candidate, r.address, via, started, dns);
       if ('error' in r && isFatal(r.error)) throw r.error;
       return r;
     };
@@ -281,14 +284,13 @@ export class SignInSession extends EventEmitter<SessionEvents> {
     candidates: Candidate[],
     dns: DnsClient,
     abandonOnRecorded: boolean,
-  ): Promise<{ leg: Leg; candidate: Candidate; address: string; inBand: Candidate[] } | { rebuild: true } | { error: SiplogonError }> {
+  ): Promise<{ leg: Leg; candidate: Candidate; address: string } | { rebuild: true } | { error: SiplogonError }> {
     const o = this.options;
     this.lastTried = candidates;
     let remaining = this.penalties.orderCandidates(candidates);
     const failures: { candidate: Candidate; error: SiplogonError }[] = [];
     let hops = 0;
     const visited = new Set<string>();
-    let inBand: Candidate[] = [];
     while (remaining.length > 0 && !this.stopping) {
       const won = await raceConnect(remaining, o, this.recorder, this.abort.signal, (c) => this.cycle.onAttemptFailed(c).action === 'rebuild' && abandonOnRecorded);
       if ('failures' in won) {
@@ -303,7 +305,7 @@ export class SignInSession extends EventEmitter<SessionEvents> {
       visited.add(candidateKey(candidate));
       try {
         const leg = await openRegistration(connection, candidate, o, this.recorder);
-        if (leg.outcome.kind === 'registered') return { leg, candidate, address, inBand };
+        if (leg.outcome.kind === 'registered') return { leg, candidate, address };
         // 301/302: Lync names the home and backup registrars; they become the in-band list.
         const redirect = leg.outcome;
         leg.close();
@@ -329,7 +331,6 @@ export class SignInSession extends EventEmitter<SessionEvents> {
           return { error: new SignInError('REDIRECT_LIMIT', `more than ${o.maxRedirects} redirects`) };
         }
         step.pass();
-        inBand = next;
         this.cycle.learnInBand(next, `${redirect.status} from ${candidate.fqdn}`);
         const hosts = [...new Set(next.map((c) => c.fqdn))];
         remaining = (await resolveCandidates(next, hosts, o, this.recorder, dns)).candidates;
@@ -350,13 +351,12 @@ export class SignInSession extends EventEmitter<SessionEvents> {
     };
   }
 
-  private async finish(leg: Leg, candidate: Candidate, address: string, via: Registered['via'], started: number, inBand: Candidate[], dns: DnsClient): Promise<Registered> {
+  private async finish(leg: Leg, candidate: Candidate, address: string, via: Registered['via'], started: number, dns: DnsClient): Promise<Registered> {
     const o = this.options;
     this.leg = leg;
     const rank = this.lastTried.findIndex((c) => candidateKey(c) === candidateKey(candidate));
     this.preferred = rank > 0 ? this.lastTried.slice(0, rank).filter((c) => c.addresses.length > 0) : [];
     this.cycle.onRegistered(candidate);
-    void inBand;
     this.penalties.clear(candidate);
     const writable = this.store && o.cache !== false && !o.cache.readOnly ? this.store : undefined;
     if (this.store && !writable) this.recorder.begin('cache-write', 'Cache update', this.store.options.path).skip('read-only (diagnosis)');
@@ -365,6 +365,7 @@ export class SignInSession extends EventEmitter<SessionEvents> {
       const s = this.recorder.begin('cache-write', 'Flush the stale cache', writable.options.path);
       try {
         await writable.clear();
+        this.cacheRecord = null;
         s.pass();
       } catch (e) {
         s.fail(e);
@@ -395,6 +396,7 @@ export class SignInSession extends EventEmitter<SessionEvents> {
       const s = this.recorder.begin('cache-write', 'Cache the registrar and Media Relays', writable.options.path);
       try {
         await writable.save(record);
+        this.cacheRecord = record;
         s.pass({ registrar: record.registrar, mediaRelays: record.mediaRelays.map((m) => m.fqdn) });
       } catch (e) {
         s.fail(e);
@@ -472,7 +474,7 @@ export class SignInSession extends EventEmitter<SessionEvents> {
     await this.presenceAgent?.stop().catch(() => undefined);
     this.presenceAgent = undefined;
     this.lastTried = [...this.preferred];
-    const reg = await this.finish(sw.leg, sw.candidate, sw.address, 'preferred', started, [], dns);
+    const reg = await this.finish(sw.leg, sw.candidate, sw.address, 'preferred', started, dns);
     this.current = reg;
     this.emit('registered', reg);
     void this.startPresence(this.abort.signal);
