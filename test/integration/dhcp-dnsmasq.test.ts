@@ -5,7 +5,7 @@
  */
 import { describe, test, before, after, afterEach } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { chmodSync, cpSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -162,10 +162,25 @@ describe('DHCPINFORM against dnsmasq in network namespaces', { skip }, () => {
 
   test('unprivileged process: EACCES on port 68 → outcome error with the reason', async () => {
     const t = topo!;
-    const r = await runInNs(t.cliNs, 'setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', process.execPath, PROBE, JSON.stringify({ interface: t.cliIf, timeoutMs: 2000 })], 10_000);
-    const parsed = JSON.parse(r.stdout.trim().split('\n').pop() ?? '{}') as { result?: DhcpInformResult };
-    assert.equal(parsed.result?.outcome, 'error', r.stdout + r.stderr);
-    assert.match(parsed.result?.detail ?? '', /DHCP_SOCKET: .*:68.*EACCES.*root or CAP_NET_BIND_SERVICE/);
+    // uid 65534 must be able to read the probe wherever the checkout lives (a clone under a 0700
+    // directory is not readable by it): run a world-readable copy of the compiled modules it needs.
+    const copy = mkdtempSync(join(tmpdir(), 'sldh-nobody-'));
+    try {
+      chmodSync(copy, 0o755);
+      cpSync(fileURLToPath(new URL('../../src', import.meta.url)), join(copy, 'src'), { recursive: true });
+      mkdirSync(join(copy, 'test', 'helpers'), { recursive: true, mode: 0o755 });
+      cpSync(PROBE, join(copy, 'test', 'helpers', 'dhcp-probe.js'));
+      writeFileSync(join(copy, 'package.json'), '{"type":"module"}\n', { mode: 0o644 });
+      const probe = join(copy, 'test', 'helpers', 'dhcp-probe.js');
+      const r = await runInNs(t.cliNs, 'setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', process.execPath, probe, JSON.stringify({ interface: t.cliIf, timeoutMs: 2000 })], 10_000);
+      const line = r.stdout.trim().split('\n').pop() ?? '';
+      assert.ok(line.startsWith('{'), `the unprivileged probe printed no result (exit ${String(r.code)}): ${r.stderr}`);
+      const parsed = JSON.parse(line) as { result?: DhcpInformResult };
+      assert.equal(parsed.result?.outcome, 'error', r.stdout + r.stderr);
+      assert.match(parsed.result?.detail ?? '', /DHCP_SOCKET: .*:68.*EACCES.*root or CAP_NET_BIND_SERVICE/);
+    } finally {
+      rmSync(copy, { recursive: true, force: true });
+    }
   });
 
   test('no route for the broadcast: ENETUNREACH → outcome error with the reason', async () => {
