@@ -109,7 +109,8 @@ export class SignInSession extends EventEmitter<SessionEvents> {
     const callerSignal = resolved.signal;
     this.options = { ...resolved, signal: this.abort.signal };
     const o = this.options;
-    this.recorder = run.recorder ?? new StepRecorder(o.clock);
+    // A one-shot run (the diagnosis) keeps every step; a long-lived session a recent window.
+    this.recorder = run.recorder ?? new StepRecorder(o.clock, run.once ? {} : { keep: 500 });
     this.recorder.subscribe((s, p) => this.emit('step', s, p));
     this.penalties = new PenaltyList({ clock: o.clock, penaltyMs: o.penaltyMs });
     this.backoff = new Backoff({ baseMs: o.backoff.baseMs, capMs: Math.max(o.backoff.capMs, o.backoff.baseMs), random: o.random });

@@ -31,7 +31,7 @@ export type StepKind =
 export type StepStatus = 'running' | 'pass' | 'fail' | 'skipped';
 
 export interface StepRecord {
-  /** 1-based, in order of start. */
+  /** 1-based, in order of start (stays unique when old steps are dropped). */
   id: number;
   kind: StepKind;
   title: string;
@@ -64,8 +64,17 @@ export class StepRecorder {
   private readonly listeners = new Set<StepListener>();
   private readonly t0: number;
 
-  constructor(private readonly clock: Clock) {
+  private seq = 0;
+  private readonly keep: number;
+
+  /**
+   * @param keep how many finished-or-running steps to retain (oldest dropped first). A diagnosis
+   *   keeps all; a session that stays signed in for days keeps a recent window so retries during
+   *   an outage cannot grow memory without bound. Listeners see every step either way.
+   */
+  constructor(private readonly clock: Clock, opts: { keep?: number } = {}) {
     this.t0 = clock.now();
+    this.keep = opts.keep ?? Infinity;
   }
 
   subscribe(listener: StepListener): () => void {
@@ -76,7 +85,7 @@ export class StepRecorder {
   begin(kind: StepKind, title: string, target?: string, detail: Record<string, unknown> = {}): StepHandle {
     const start = this.clock.now();
     const record: StepRecord = {
-      id: this.steps.length + 1,
+      id: ++this.seq,
       kind,
       title,
       status: 'running',
@@ -85,6 +94,7 @@ export class StepRecorder {
     };
     if (target !== undefined) record.target = target;
     this.steps.push(record);
+    if (this.steps.length > this.keep) this.steps.splice(0, this.steps.length - this.keep);
     this.emit(record, 'start');
     let ended = false;
     const end = (status: StepStatus, extra: Record<string, unknown> | undefined, fill?: (r: StepRecord) => void): void => {

@@ -44,3 +44,18 @@ test('SiplogonError.is brands across copies and keeps the code', () => {
   assert.equal(e.name, 'AuthenticationError');
   assert.deepEqual(JSON.parse(JSON.stringify(e)).code, 'AUTH_FAILED');
 });
+
+test('StepRecorder keeps a bounded window when asked, ids stay unique, listeners see every step', async () => {
+  const { StepRecorder } = await import('../../src/engine/steps.js');
+  const clock = new VirtualClock();
+  const rec = new StepRecorder(clock, { keep: 3 });
+  let heard = 0;
+  rec.subscribe((_s, phase) => phase === 'end' && heard++);
+  for (let i = 0; i < 10; i++) rec.begin('keepalive', `step ${i}`).pass();
+  assert.equal(rec.steps.length, 3);
+  assert.deepEqual(rec.steps.map((s) => s.id), [8, 9, 10]);
+  assert.equal(heard, 10);
+  const all = new StepRecorder(clock);
+  for (let i = 0; i < 1000; i++) all.begin('keepalive', `s${i}`).pass();
+  assert.equal(all.steps.length, 1000, 'unbounded by default (the diagnosis keeps every step)');
+});
