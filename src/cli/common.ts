@@ -30,7 +30,8 @@ export interface CommonFlags {
   expires?: string;
 }
 
-function collect(v: string, prev: string[] = []): string[] {
+/** commander accumulator for repeatable options. */
+export function collect(v: string, prev: string[] = []): string[] {
   return [...prev, v];
 }
 

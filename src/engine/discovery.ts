@@ -7,7 +7,7 @@ import { attachAddresses, planCandidates, type CandidatePlan } from '../core/can
 import { shouldUseCache, type CacheDecision } from '../core/cache-policy.js';
 import { DEFAULT_SRV_NAMES, DEFAULT_PORTS, type Candidate, type DhcpInformResult, type DnsQueryResult, type SrvRole } from '../core/types.js';
 import { informDhcp } from '../discovery/dhcp-client.js';
-import type { DnsClient } from '../discovery/dns.js';
+import { dnsResultError, type DnsClient } from '../discovery/dns.js';
 import { DhcpError, DnsError, SignInError } from '../errors.js';
 import type { ResolvedOptions } from './options.js';
 import type { StepRecorder } from './steps.js';
@@ -29,8 +29,6 @@ export interface DiscoveryOutcome {
 
 const ROLES: SrvRole[] = ['internal-tls', 'internal-tcp', 'external-tls', 'external-tcp'];
 
-const DNS_CODE = { nxdomain: 'DNS_FAILED', nodata: 'DNS_FAILED', servfail: 'DNS_FAILED', refused: 'DNS_FAILED', timeout: 'DNS_TIMEOUT', error: 'DNS_MALFORMED' } as const;
-
 export async function runDiscovery(o: ResolvedOptions, rec: StepRecorder, dns: DnsClient): Promise<DiscoveryOutcome> {
   if (o.targetFqdn) return targetOnly(o, rec, dns);
 
@@ -43,7 +41,7 @@ export async function runDiscovery(o: ResolvedOptions, rec: StepRecorder, dns: D
       const r = await dns.query(name, 'SRV', o.signal);
       const detail = { role, outcome: r.outcome, server: r.server, timeoutMs: o.dnsTimeoutMs, records: r.srv ?? [], ttl: r.ttl };
       if (r.outcome === 'answer') step.pass(detail);
-      else step.fail(new DnsError(DNS_CODE[r.outcome], `${name}: ${r.outcome}${r.detail ? ` (${r.detail})` : ''}`), detail);
+      else step.fail(dnsResultError(r), detail);
       return [role, r] as const;
     }),
   );

@@ -3,17 +3,12 @@
  * address) starts, which result wins and what is cancelled; this driver opens the connections
  * (TCP connect, then TLS with the candidate's FQDN as the name to verify) and records each as steps.
  */
-import { expandRaceTargets, StaggeredRace, type RaceCommand } from '../core/race.js';
+import { expandRaceTargets, StaggeredRace, type RaceCommand, type RaceTarget } from '../core/race.js';
 import type { Candidate } from '../core/types.js';
 import { SiplogonError, TransportError } from '../errors.js';
 import { connectSip, type SipConnection, type TlsInfo } from '../sip/connection.js';
 import type { ResolvedOptions } from './options.js';
 import type { StepHandle, StepRecorder } from './steps.js';
-
-export interface RaceEntry {
-  candidate: Candidate;
-  address: string;
-}
 
 export type RaceResult =
   | { candidate: Candidate; address: string; connection: SipConnection }
@@ -30,7 +25,7 @@ export async function raceConnect(
   signal: AbortSignal,
   abandonOn: (c: Candidate) => boolean = () => false,
 ): Promise<RaceResult> {
-  const entries: RaceEntry[] = expandRaceTargets(candidates);
+  const entries = expandRaceTargets(candidates);
   if (entries.length === 0) return { failures: [] };
   const aborts = entries.map(() => new AbortController());
   const conns: (SipConnection | undefined)[] = entries.map(() => undefined);
@@ -47,7 +42,7 @@ export async function raceConnect(
       signal.removeEventListener('abort', onAbort);
       resolve(r);
     };
-    const race = new StaggeredRace(entries.map((e) => ({ transport: e.candidate.transport })), {
+    const race = new StaggeredRace(entries, {
       staggerMs: Math.max(10, o.staggerMs),
       tlsPatienceMs: o.tlsPatienceMs,
       clock: o.clock,
@@ -65,7 +60,7 @@ export async function raceConnect(
             break;
           }
           case 'winner': {
-            const e = entries[cmd.index] as RaceEntry;
+            const e = entries[cmd.index] as RaceTarget;
             const connection = conns[cmd.index] as SipConnection;
             finish({ candidate: e.candidate, address: e.address, connection });
             break;
@@ -80,7 +75,7 @@ export async function raceConnect(
     });
 
     const start = (i: number): void => {
-      const e = entries[i] as RaceEntry;
+      const e = entries[i] as RaceTarget;
       const c = e.candidate;
       const where = `${e.address.includes(':') ? `[${e.address}]` : e.address}:${c.port}`;
       const tcp = rec.begin('tcp-connect', `TCP connect ${c.fqdn} ${where}`, where, {

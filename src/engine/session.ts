@@ -312,7 +312,7 @@ export class SignInSession extends EventEmitter<SessionEvents> {
         leg.close();
         hops += 1;
         // A redirect is as untrusted as a DNS or DHCP answer: the same domain policy applies.
-        const named = redirect.contacts.map((c) => redirectCandidate(c, o.domain));
+        const named = redirect.contacts.map((c) => redirectCandidate(c));
         const policy = { ...DEFAULT_CANDIDATE_POLICY, ...o.policy };
         const allowed = (c: Candidate): boolean => policy.allowOutsideDomain || [o.domain, ...policy.allowedDomains].some((d) => isWithinDomain(c.fqdn, d));
         const next = named.filter(allowed);
@@ -606,9 +606,8 @@ function cacheCandidate(r: CacheRecord): Candidate {
   return { fqdn: r.registrar.fqdn, port: r.registrar.port, transport: r.registrar.transport, source: 'cache', step: null, origin: 'cache', addresses: [] };
 }
 
-function redirectCandidate(c: { host: string; port?: number | undefined; transport?: string | undefined }, domain: string): Candidate {
+function redirectCandidate(c: { host: string; port?: number | undefined; transport?: string | undefined }): Candidate {
   const transport = c.transport === 'tcp' ? 'tcp' : 'tls';
-  void domain;
   return { fqdn: c.host.toLowerCase().replace(/\.$/, ''), port: c.port ?? DEFAULT_PORTS[transport], transport, source: 'redirect', step: null, origin: '301 Contact', addresses: [] };
 }
 

@@ -5,7 +5,7 @@ import { resolveOptions } from '../../engine/options.js';
 import { StepRecorder } from '../../engine/steps.js';
 import { systemClock } from '../../core/clock.js';
 import { stepLine } from '../../diagnose/render.js';
-import { parseHostPort, parseResolve, reportError } from '../common.js';
+import { collect, parseHostPort, parseResolve, reportError } from '../common.js';
 
 interface Flags {
   dns?: string[];
@@ -18,9 +18,6 @@ interface Flags {
   json?: boolean;
 }
 
-function collect(v: string, prev: string[] = []): string[] {
-  return [...prev, v];
-}
 
 export function addDiscoverCommand(program: Command): void {
   program

@@ -1,7 +1,7 @@
 import { Option, type Command } from 'commander';
 import { SignInSession, type Registered } from '../../engine/session.js';
 import { stepLine } from '../../diagnose/render.js';
-import { addConnectionOptions, readPassword, reportError, toSignInOptions, type CommonFlags } from '../common.js';
+import { collect, addConnectionOptions, readPassword, reportError, toSignInOptions, type CommonFlags } from '../common.js';
 
 interface Flags extends CommonFlags {
   json?: boolean;
@@ -12,9 +12,6 @@ interface Flags extends CommonFlags {
   watch?: string[];
 }
 
-function collect(v: string, prev: string[] = []): string[] {
-  return [...prev, v];
-}
 
 function describe(r: Registered): string {
   const g = r.registrar;
