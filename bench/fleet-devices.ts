@@ -7,6 +7,7 @@
  *
  *   node --expose-gc fleet-devices.js N CONCURRENCY DOMAIN DNS_HOST:PORT DEVICE_BOUND_MS   (FLEET_PW in env)
  */
+import { writeHeapSnapshot } from 'node:v8';
 import { SignInSession } from '../src/engine/session.js';
 import { fleetUser, percentile } from './lib/fleet.js';
 
@@ -45,6 +46,7 @@ async function main(argv: string[]): Promise<void> {
   const outcomes: DeviceOutcome[] = [];
   let next = 0;
   const t0 = performance.now();
+  const cpu0 = process.cpuUsage();
   let lastOk = t0;
 
   const one = async (i: number): Promise<void> => {
@@ -84,7 +86,10 @@ async function main(argv: string[]): Promise<void> {
   };
   await Promise.all(Array.from({ length: Math.min(concurrency, n) }, worker));
 
+  const cpu = process.cpuUsage(cpu0);
   const after = settledMemory();
+  // SLB_FLEET_HEAP_SNAPSHOT=FILE: what the signed-in devices hold, for digging (DevTools format).
+  if (process.env.SLB_FLEET_HEAP_SNAPSHOT) writeHeapSnapshot(process.env.SLB_FLEET_HEAP_SNAPSHOT);
   const ok = outcomes.filter((o) => o.ok);
   const failedCodes: Record<string, number> = {};
   for (const o of outcomes) if (!o.ok) failedCodes[o.code ?? 'UNKNOWN'] = (failedCodes[o.code ?? 'UNKNOWN'] ?? 0) + 1;
@@ -103,6 +108,8 @@ async function main(argv: string[]): Promise<void> {
       p99Ms: percentile(lat, 99),
       maxMs: lat.length ? Math.max(...lat) : undefined,
       gcForced: gc !== undefined,
+      // CPU of this process over the sign-in phase: near wallMs means the devices, not the servers, set the pace.
+      cpuMs: (cpu.user + cpu.system) / 1000,
       before: { rss: before.rss, heapUsed: before.heapUsed, external: before.external, arrayBuffers: before.arrayBuffers },
       after: { rss: after.rss, heapUsed: after.heapUsed, external: after.external, arrayBuffers: after.arrayBuffers },
       heapPerDevice: ok.length ? (after.heapUsed - before.heapUsed) / ok.length : undefined,

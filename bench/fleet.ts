@@ -170,6 +170,7 @@ async function runSiplogon(ns: Netns, k: Kamailio, n: number, dir: string, o: Fl
     const r = JSON.parse(raw) as FleetResult & { failedCodes: Record<string, number>; before: unknown; after: unknown };
     if (r.failed > 0) o.log(`    failed devices by code: ${JSON.stringify(r.failedCodes)}`);
     o.log(`    memory before ${JSON.stringify(r.before)} after ${JSON.stringify(r.after)}`);
+    if (r.cpuMs !== undefined) o.log(`    device process CPU ${Math.round(r.cpuMs)} ms over ${Math.round(r.wallMs)} ms wall (${((100 * r.cpuMs) / Math.max(1, r.wallMs)).toFixed(0)} %)`);
     const held = await heldCount(k, n);
     return { ...r, client: 'siplogon', held };
   } finally {

@@ -134,6 +134,8 @@ export interface FleetResult {
   heapPerDevice?: number | undefined;
   rssPerDevice?: number | undefined;
   gcForced?: boolean;
+  /** CPU time of the device process over the sign-in phase, ms; siplogon only. */
+  cpuMs?: number;
   error?: string;
 }
 

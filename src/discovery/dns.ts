@@ -7,7 +7,7 @@
 import { createSocket, type Socket as UdpSocket } from 'node:dgram';
 import { connect as tcpConnect, isIP, isIPv4, isIPv6, type Socket as TcpSocket } from 'node:net';
 import { readFileSync } from 'node:fs';
-import { randomInt } from 'node:crypto';
+import { randomId16 } from '../random.js';
 import * as dnsPacket from 'dns-packet';
 import { DnsError, SiplogonError, UsageError } from '../errors.js';
 import { systemClock, type Clock, type TimerHandle } from '../core/clock.js';
@@ -275,6 +275,7 @@ export class DnsClient {
   private readonly maxRecords: number;
   private readonly clock: Clock;
   private readonly inflight = new Set<() => void>();
+  private readonly muxes = new Map<4 | 6, UdpMux>();
   private closed = false;
 
   constructor(readonly options: DnsClientOptions = {}) {
@@ -315,6 +316,16 @@ export class DnsClient {
     });
   }
 
+  /** @internal The shared UDP socket of one address family (see UdpMux). */
+  mux(family: 4 | 6): UdpMux {
+    let m = this.muxes.get(family);
+    if (!m) {
+      m = new UdpMux(family);
+      this.muxes.set(family, m);
+    }
+    return m;
+  }
+
   /** Aborts every query in flight (they reject with ABORTED) and refuses new ones. */
   close(): void {
     this.closed = true;
@@ -322,12 +333,82 @@ export class DnsClient {
   }
 }
 
+/**
+ * One UDP socket per address family, shared by the queries a client has in flight and closed as
+ * soon as none is left. A discovery asks ~10 questions at once; a socket each cost more CPU than
+ * the rest of a fleet sign-in (bench/fleet). Spoofing resistance stays RFC 5452's: the socket
+ * gets a fresh random port per burst, every query a random ID unique on that socket, and an
+ * answer must come from a server that query asked and echo its question.
+ */
+class UdpMux {
+  private socket: UdpSocket | undefined;
+  /** Queries by ID. Two share an ID only across families (the ID is fixed once sent); each checks its question. */
+  private readonly runs = new Map<number, QueryRun[]>();
+
+  constructor(private readonly family: 4 | 6) {}
+
+  /** Registers a query; returns its ID, re-drawn while taken here when `mayChange`. */
+  join(id: number, run: QueryRun, mayChange: boolean): number {
+    let chosen = id;
+    while (mayChange && this.runs.has(chosen)) chosen = randomId16();
+    const list = this.runs.get(chosen);
+    if (list) list.push(run);
+    else this.runs.set(chosen, [run]);
+    return chosen;
+  }
+
+  leave(id: number, run: QueryRun): void {
+    const list = this.runs.get(id)?.filter((r) => r !== run);
+    if (list?.length) this.runs.set(id, list);
+    else this.runs.delete(id);
+    if (this.runs.size === 0) this.close();
+  }
+
+  send(packet: Buffer, port: number, host: string, cb: (err: Error | null) => void): void {
+    this.open().send(packet, port, host, cb);
+  }
+
+  private all(): QueryRun[] {
+    return [...this.runs.values()].flat();
+  }
+
+  private open(): UdpSocket {
+    if (this.socket) return this.socket;
+    const s = createSocket(this.family === 4 ? 'udp4' : 'udp6');
+    s.on('message', (msg, rinfo) => this.dispatch(msg, rinfo.address, rinfo.port));
+    s.on('error', (err) => {
+      for (const r of this.all()) r.onSocketError(`socket error: ${err.message}`);
+      // The next send opens a new socket; one family failing is not fatal if another can answer.
+      if (this.socket === s) this.close();
+    });
+    this.socket = s;
+    return s;
+  }
+
+  private dispatch(msg: Buffer, host: string, port: number): void {
+    const owners = msg.length >= 2 ? this.runs.get(msg.readUInt16BE(0)) : undefined;
+    // Unknown ID: a stray, a spoof or garbage. Each query decides whether one of its servers sent it.
+    for (const r of owners ? [...owners] : this.all()) r.onUdp(msg, host, port);
+  }
+
+  private close(): void {
+    const s = this.socket;
+    this.socket = undefined;
+    try {
+      s?.close();
+    } catch {
+      // already closed
+    }
+  }
+}
+
 /** State of one query: UDP sends rotate over the servers until an answer or the deadline. */
 class QueryRun {
-  private readonly id = randomInt(0, 0x10000);
-  private readonly packet: Buffer;
+  /** Random, and unique among the queries sharing a socket (assigned by the first UdpMux used). */
+  private id = randomId16();
+  private packet: Buffer | undefined;
   private readonly started: number;
-  private readonly sockets = new Map<4 | 6, UdpSocket>();
+  private readonly joined = new Set<UdpMux>();
   private readonly asked = new Set<string>();
   private tcp: TcpSocket | undefined;
   private sendIndex = 0;
@@ -354,14 +435,18 @@ class QueryRun {
     private readonly reject: (e: unknown) => void,
   ) {
     this.started = clock.now();
+  }
+
+  private encoded(): Buffer {
     // RD set: we normally talk to a recursive resolver. No EDNS: keeps answers ≤ 512 bytes over
     // UDP (RFC 1035 §4.2.1), larger ones come back with TC and we go to TCP.
-    this.packet = dnsPacket.encode({
+    this.packet ??= dnsPacket.encode({
       type: 'query',
       id: this.id,
       flags: dnsPacket.RECURSION_DESIRED,
-      questions: [{ type, name, class: 'IN' }],
+      questions: [{ type: this.type, name: this.name, class: 'IN' }],
     });
+    return this.packet;
   }
 
   start(): void {
@@ -375,20 +460,19 @@ class QueryRun {
     return Math.max(0, this.clock.now() - this.started);
   }
 
-  private socketFor(family: 4 | 6): UdpSocket {
-    let s = this.sockets.get(family);
-    if (s) return s;
-    // A fresh socket per query gives a random source port as well as a random ID (RFC 5452 §4.5).
-    s = createSocket(family === 4 ? 'udp4' : 'udp6');
-    s.on('message', (msg, rinfo) => this.onUdp(msg, rinfo.address, rinfo.port));
-    s.on('error', (err) => {
-      this.malformed = { server: '', detail: `socket error: ${err.message}` };
-      // One family's socket failing is not fatal if another server can still answer.
-      this.sockets.get(family)?.close();
-      this.sockets.delete(family);
-    });
-    this.sockets.set(family, s);
-    return s;
+  private muxFor(family: 4 | 6): UdpMux {
+    const mux = this.client.mux(family);
+    if (!this.joined.has(mux)) {
+      // The ID is fixed once the packet exists; a second family's socket must accept it as is.
+      this.id = mux.join(this.id, this, this.packet === undefined);
+      this.joined.add(mux);
+    }
+    return mux;
+  }
+
+  /** @internal A socket error on a shared socket: remembered like a garbage answer. */
+  onSocketError(detail: string): void {
+    if (!this.done) this.malformed = { server: '', detail };
   }
 
   private sendNext(): void {
@@ -402,7 +486,8 @@ class QueryRun {
     if (!server) return;
     this.asked.add(formatServer(server));
     try {
-      this.socketFor(server.family).send(this.packet, server.port, server.host, (err) => {
+      const mux = this.muxFor(server.family);
+      mux.send(this.encoded(), server.port, server.host, (err) => {
         if (err && !this.done) this.malformed = { server: formatServer(server), detail: `send failed: ${err.message}` };
       });
     } catch (err) {
@@ -414,7 +499,8 @@ class QueryRun {
     }
   }
 
-  private onUdp(buf: Buffer, host: string, port: number): void {
+  /** @internal */
+  onUdp(buf: Buffer, host: string, port: number): void {
     if (this.done) return;
     const server = formatServer({ host, port });
     // Only the servers we asked may answer (RFC 5452 §9.1); everything else is a stray or a spoof.
@@ -514,14 +600,8 @@ class QueryRun {
     this.done = true;
     for (const t of this.timers) this.clock.clearTimeout(t);
     this.timers = [];
-    for (const s of this.sockets.values()) {
-      try {
-        s.close();
-      } catch {
-        // already closed
-      }
-    }
-    this.sockets.clear();
+    for (const m of this.joined) m.leave(this.id, this);
+    this.joined.clear();
     this.tcp?.destroy();
     this.signal?.removeEventListener('abort', this.abortHook);
     this.inflight.delete(this.abortHook);

@@ -2,7 +2,8 @@
  * HTTP Digest for SIP (RFC 3261 §22.4, RFC 2617, RFC 7616, RFC 8760): challenge parsing,
  * choice of the strongest offered algorithm, and response computation with qop=auth.
  */
-import { createHash, randomBytes } from 'node:crypto';
+import { createHash } from 'node:crypto';
+import { randomHex } from '../random.js';
 import { AuthenticationError, SipParseError } from '../errors.js';
 import { getHeaders, type SipResponse } from './message.js';
 
@@ -152,7 +153,7 @@ export function buildAuthorization(
   if (!isSupportedChallenge(c)) throw new SipParseError('SIP_BAD_HEADER', `unsupported challenge ${c.scheme} ${c.algorithm}`);
   const useQop = c.qop.includes('auth');
   const nc = (o.nc ?? 1).toString(16).padStart(8, '0');
-  const cnonce = o.cnonce ?? randomBytes(12).toString('hex');
+  const cnonce = o.cnonce ?? randomHex(12);
   const response = computeDigestResponse({
     algorithm: c.algorithm,
     username: o.username,

@@ -3,7 +3,7 @@
  * there are no retransmissions (Timer E is not used, §17.1.2.2); Timer F (64×T1) bounds the
  * whole transaction. Also answers requests the server sends us (NOTIFY, OPTIONS, BENOTIFY…).
  */
-import { randomBytes } from 'node:crypto';
+import { randomHex } from '../random.js';
 import { SiplogonError, TransactionTimeoutError, TransportError } from '../errors.js';
 import { systemClock, type Clock, type TimerHandle } from '../core/clock.js';
 import type { SipConnection } from './connection.js';
@@ -14,13 +14,13 @@ export const DEFAULT_TIMER_F_MS = 64 * T1_MS;
 
 /** RFC 3261 §8.1.1.7: branches start with the magic cookie. */
 export function newBranch(): string {
-  return `z9hG4bK${randomBytes(10).toString('hex')}`;
+  return `z9hG4bK${randomHex(10)}`;
 }
 export function newTag(): string {
-  return randomBytes(6).toString('hex');
+  return randomHex(6);
 }
 export function newCallId(): string {
-  return randomBytes(12).toString('hex');
+  return randomHex(12);
 }
 
 export type TraceDirection = 'out' | 'in';

@@ -284,3 +284,53 @@ test('querySrvSet with custom names; resolveHosts asks A and AAAA for all names 
   assert.equal(custom['external-tls'].name, '_c._tls.acme.test');
   assert.equal(custom['internal-tcp'].outcome, 'answer');
 });
+
+const udpHandles = (): number => process.getActiveResourcesInfo().filter((r) => r === 'UDPWrap').length;
+
+test('concurrent queries share one socket with distinct IDs; answers out of order reach their own query; the socket closes when idle', async () => {
+  const pending: { q: Q; rinfo: RemoteInfo }[] = [];
+  const names = Array.from({ length: 12 }, (_, i) => `h${i}.example.test`);
+  const { server, sock } = await udpServer('127.0.20.36', (q, rinfo) => {
+    pending.push({ q, rinfo });
+    if (pending.length < names.length) return;
+    // Every question is in: answer newest first, each name with its own address.
+    for (const p of pending.reverse()) {
+      const name = p.q.questions?.[0]?.name ?? '';
+      sock.send(reply(p.q, [aRecord(name, `127.0.20.${100 + names.indexOf(name)}`)]), p.rinfo.port, p.rinfo.address);
+    }
+  });
+  const before = udpHandles();
+  const c = new DnsClient({ servers: [server], timeoutMs: 2000 });
+  const all = Promise.all(names.map((n) => c.query(n, 'A')));
+  await new Promise((r) => setImmediate(r));
+  assert.equal(udpHandles() - before, 1, 'one UDP socket for the whole burst');
+  const results = await all;
+  results.forEach((r, i) => {
+    assert.equal(r.outcome, 'answer');
+    assert.deepEqual(r.addresses, [`127.0.20.${100 + i}`]);
+  });
+  assert.equal(new Set(pending.map((p) => p.rinfo.port)).size, 1, 'one source port');
+  assert.equal(new Set(pending.map((p) => p.q.id)).size, names.length, 'IDs unique on the shared socket');
+  await new Promise((r) => setImmediate(r));
+  assert.equal(udpHandles(), before, 'the socket is closed once no query is in flight');
+});
+
+test('shared socket: an answer with one query\'s ID but another\'s question is taken by neither', async () => {
+  const seen: Q[] = [];
+  const { server, sock } = await udpServer('127.0.20.37', (q, rinfo) => {
+    seen.push(q);
+    if (seen.length < 2) return;
+    const [a, b] = seen as [Q, Q];
+    // Swap: a's ID with b's question and vice versa; then only b gets its true answer.
+    sock.send(dnsPacket.encode({ type: 'response', id: a.id, questions: b.questions, answers: [aRecord(b.questions?.[0]?.name ?? '', '127.0.20.66')] }), rinfo.port, rinfo.address);
+    sock.send(dnsPacket.encode({ type: 'response', id: b.id, questions: a.questions, answers: [aRecord(a.questions?.[0]?.name ?? '', '127.0.20.66')] }), rinfo.port, rinfo.address);
+    sock.send(reply(b, [aRecord(b.questions?.[0]?.name ?? '', '127.0.20.68')]), rinfo.port, rinfo.address);
+  });
+  const c = new DnsClient({ servers: [server], timeoutMs: 400 });
+  const [ra, rb] = await Promise.all([c.query('one.example.test', 'A'), c.query('two.example.test', 'A')]);
+  const byName = new Map([ra, rb].map((r) => [r.name, r]));
+  const first = seen[0]?.questions?.[0]?.name ?? '';
+  const second = seen[1]?.questions?.[0]?.name ?? '';
+  assert.equal(byName.get(first)?.outcome, 'timeout', 'the swapped answers were not taken');
+  assert.deepEqual(byName.get(second)?.addresses, ['127.0.20.68']);
+});
