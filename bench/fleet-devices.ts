@@ -55,7 +55,10 @@ async function main(argv: string[]): Promise<void> {
       user: `sip:${fleetUser(i, n)}@${domain}`,
       password,
       dnsServers: [dns],
-      // A fleet device: no cache file, no presence/provisioning traffic, no per-device pollers.
+      // A fleet device: no cache file, no presence/provisioning traffic, no per-device pollers,
+      // and its steps go to listeners (a gateway logs them) instead of a per-line history.
+      // SLB_FLEET_STEP_HISTORY overrides, to measure what the default history of 500 costs.
+      stepHistory: Number(process.env.SLB_FLEET_STEP_HISTORY ?? 0),
       cache: false,
       presence: false,
       provisioning: false,

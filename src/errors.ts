@@ -67,8 +67,16 @@ export class SiplogonError extends Error {
   readonly details: ErrorDetails;
   readonly [BRAND] = true;
 
-  constructor(code: ErrorCode, message: string, options: { cause?: unknown; details?: ErrorDetails } = {}) {
+  /**
+   * @param options.stack false for an error that records an outcome rather than a fault of the
+   *   code (an NXDOMAIN, a refused connection): it is built where it happens, so a stack trace
+   *   says nothing; skipping it saves ~10 µs and its memory per error (a fleet makes thousands).
+   */
+  constructor(code: ErrorCode, message: string, options: { cause?: unknown; details?: ErrorDetails; stack?: boolean } = {}) {
+    const limit = Error.stackTraceLimit;
+    if (options.stack === false) Error.stackTraceLimit = 0;
     super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    Error.stackTraceLimit = limit;
     this.name = new.target.name;
     this.code = code;
     this.details = options.details ?? {};

@@ -361,8 +361,17 @@ class UdpMux {
     const list = this.runs.get(id)?.filter((r) => r !== run);
     if (list?.length) this.runs.set(id, list);
     else this.runs.delete(id);
-    if (this.runs.size === 0) this.close();
+    // Closed after the current turn of the event loop: discovery asks its A/AAAA questions right
+    // after the last SRV answer, and they reuse the socket instead of opening another.
+    if (this.runs.size === 0 && !this.closing) {
+      this.closing = setImmediate(() => {
+        this.closing = undefined;
+        if (this.runs.size === 0) this.close();
+      });
+    }
   }
+
+  private closing: NodeJS.Immediate | undefined;
 
   send(packet: Buffer, port: number, host: string, cb: (err: Error | null) => void): void {
     this.open().send(packet, port, host, cb);
@@ -630,6 +639,7 @@ export function dnsResultError(r: DnsQueryResult): DnsError | undefined {
   const code = r.outcome === 'timeout' ? 'DNS_TIMEOUT' : r.outcome === 'error' ? 'DNS_MALFORMED' : 'DNS_FAILED';
   const what = `${r.type} ${r.name} via ${r.server}: ${r.outcome}${r.detail ? ` (${r.detail})` : ''}`;
   return new DnsError(code, `DNS query ${what}`, {
+    stack: false,
     details: { name: r.name, type: r.type, server: r.server, outcome: r.outcome, latencyMs: r.latencyMs, ...(r.detail ? { detail: r.detail } : {}) },
   });
 }

@@ -134,7 +134,7 @@ export async function resolveCandidates(
         resolved.set(key, addresses);
         step.pass(detail);
       } else {
-        step.fail(new DnsError(a.outcome === 'timeout' ? 'DNS_TIMEOUT' : 'DNS_FAILED', `${key} does not resolve (A ${a.outcome}, AAAA ${aaaa.outcome})`), detail);
+        step.fail(new DnsError(a.outcome === 'timeout' ? 'DNS_TIMEOUT' : 'DNS_FAILED', `${key} does not resolve (A ${a.outcome}, AAAA ${aaaa.outcome})`, { stack: false }), detail);
       }
     }),
   );

@@ -109,6 +109,13 @@ export interface SignInOptions {
   presence?: false | PresenceOptions;
   /** Poll local addresses and restart at once when they change. @defaultValue 2000; 0 disables */
   networkWatchIntervalMs?: number;
+  /**
+   * Steps a long-lived session keeps in `session.recorder.steps` (newest last); older ones are
+   * dropped. Every step still reaches `step` listeners. A signed-in device's trace costs ~7 KB of
+   * heap; a gateway with thousands of lines that logs the `step` events can keep 0.
+   * The diagnosis keeps every step whatever this says. @defaultValue 500
+   */
+  stepHistory?: number;
 
   /** Stable device identity (+sip.instance). @defaultValue a random UUID per process */
   instanceId?: string;
@@ -168,6 +175,12 @@ function positive(name: string, v: number | undefined, dflt: number, allowZero =
   return v;
 }
 
+function wholeNumber(name: string, v: number | undefined, dflt: number): number {
+  if (v === undefined) return dflt;
+  if (!Number.isInteger(v) || v < 0) throw new UsageError('INVALID_OPTION', `${name} must be a whole number ≥ 0, got ${v}`);
+  return v;
+}
+
 export function resolveOptions(o: SignInOptions): ResolvedOptions {
   const { aor, userPart, domain } = parseAor(o.user);
   if (typeof o.password !== 'string' && typeof o.password !== 'function') throw new UsageError('INVALID_OPTION', 'password is required');
@@ -210,6 +223,7 @@ export function resolveOptions(o: SignInOptions): ResolvedOptions {
     provisioning: o.provisioning ?? true,
     presence: resolvePresence(o.presence),
     networkWatchIntervalMs: positive('networkWatchIntervalMs', o.networkWatchIntervalMs, 2000, true),
+    stepHistory: wholeNumber('stepHistory', o.stepHistory, 500),
     instanceId: o.instanceId ?? `urn:uuid:${crypto.randomUUID()}`,
     clock: o.clock ?? systemClock,
     random: o.random ?? Math.random,

@@ -110,7 +110,7 @@ export class SignInSession extends EventEmitter<SessionEvents> {
     this.options = { ...resolved, signal: this.abort.signal };
     const o = this.options;
     // A one-shot run (the diagnosis) keeps every step; a long-lived session a recent window.
-    this.recorder = run.recorder ?? new StepRecorder(o.clock, run.once ? {} : { keep: Number(process.env.XKEEP ?? 500) });
+    this.recorder = run.recorder ?? new StepRecorder(o.clock, run.once ? {} : { keep: o.stepHistory });
     this.recorder.subscribe((s, p) => this.emit('step', s, p));
     this.penalties = new PenaltyList({ clock: o.clock, penaltyMs: o.penaltyMs });
     this.backoff = new Backoff({ baseMs: o.backoff.baseMs, capMs: Math.max(o.backoff.capMs, o.backoff.baseMs), random: o.random });

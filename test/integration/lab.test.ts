@@ -86,3 +86,29 @@ test('stop() while REGISTER hangs on a silent registrar returns at once, not aft
     await lab.setFault('none');
   }
 });
+
+test('stepHistory: a signed-in session keeps only the newest N steps; `step` listeners still hear every one; bad values are refused', async () => {
+  const { SignInSession } = await import('../../src/engine/session.js');
+  const quiet = { cache: false as const, presence: false as const, provisioning: false, networkWatchIntervalMs: 0, keepAliveIntervalMs: 0 };
+  const s = new SignInSession({ ...lab.signInOptions({ ...quiet, stepHistory: 2 }), password: lab.password });
+  let heard = 0;
+  s.on('step', (_st, phase) => phase === 'end' && heard++);
+  try {
+    await s.ready();
+    assert.ok(heard > 5, `a full sign-in is more than 5 steps, heard ${heard}`);
+    assert.equal(s.recorder.steps.length, 2);
+    assert.equal(s.recorder.steps.at(-1)?.kind, 'authenticate');
+  } finally {
+    await s.stop();
+  }
+  const none = new SignInSession({ ...lab.signInOptions({ ...quiet, stepHistory: 0 }), password: lab.password });
+  try {
+    await none.ready();
+    assert.equal(none.recorder.steps.length, 0);
+  } finally {
+    await none.stop();
+  }
+  for (const bad of [-1, 1.5, Number.NaN]) {
+    assert.throws(() => new SignInSession({ ...lab.signInOptions({ stepHistory: bad }), password: lab.password }), (e: unknown) => (e as { code?: string }).code === 'INVALID_OPTION');
+  }
+});

@@ -59,3 +59,15 @@ test('StepRecorder keeps a bounded window when asked, ids stay unique, listeners
   for (let i = 0; i < 1000; i++) all.begin('keepalive', `s${i}`).pass();
   assert.equal(all.steps.length, 1000, 'unbounded by default (the diagnosis keeps every step)');
 });
+
+test('SiplogonError { stack: false }: an outcome without a stack trace; the stack limit is restored', async () => {
+  const { DnsError } = await import('../../src/errors.js');
+  const before = Error.stackTraceLimit;
+  const quiet = new DnsError('DNS_FAILED', 'x.test: nxdomain', { stack: false });
+  assert.equal(Error.stackTraceLimit, before);
+  assert.equal(quiet.code, 'DNS_FAILED');
+  assert.equal(quiet.name, 'DnsError');
+  assert.ok(!/\n\s+at /.test(quiet.stack ?? ''), `no frames expected: ${quiet.stack}`);
+  const loud = new DnsError('DNS_FAILED', 'x.test: nxdomain');
+  assert.match(loud.stack ?? '', /\n\s+at /);
+});
