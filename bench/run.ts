@@ -132,7 +132,7 @@ async function main(): Promise<number> {
       }
       const byClient: Row['byClient'] = {};
       for (const c of clients) byClient[c] = summarize(results.filter((r) => r.scenario === scn.id && r.client === c).map((r) => r.outcome));
-      rows.push({ title: scn.title, targetMs: scn.targetMs, byClient });
+      rows.push({ title: scn.title, targetMs: scn.targetMs, byClient, phase: scn.phase === 'start' ? 'start' : 'registered', baseline: scn.id === 'none' });
     }
     process.stdout.write(
       `\n### Failover — median of ${runs} run(s), time until Kamailio holds the contact\n${when}; ${machine}\n\n${formatTable(rows)}\n`,

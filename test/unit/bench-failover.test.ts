@@ -85,21 +85,45 @@ test('formatSeconds and ratios, including a peer that hit its bound', () => {
   assert.equal(formatRatio(peer, slowPeer), '—');
 });
 
-test('formatTable: header, one row per scenario, target column', () => {
+test('formatTable: header, one row per scenario, the cost of the fault judged against the target', () => {
   const t = formatTable([
+    {
+      title: 'no dead target',
+      targetMs: undefined,
+      phase: 'start',
+      baseline: true,
+      byClient: { siplogon: summarize([{ kind: 'ok', ms: 150, registrar: REG_A }]), baresip: summarize([{ kind: 'ok', ms: 20, registrar: REG_A }]) },
+    },
     {
       title: '1 dead leading SRV target',
       targetMs: 250,
+      phase: 'start',
       byClient: {
-        siplogon: summarize([{ kind: 'ok', ms: 200, registrar: REG_A }]),
+        siplogon: summarize([{ kind: 'ok', ms: 400, registrar: REG_A }]),
         baresip: summarize([{ kind: 'ok', ms: 64_200, registrar: REG_A }]),
       },
     },
+    {
+      title: '2 dead leading SRV targets',
+      targetMs: 500,
+      phase: 'start',
+      byClient: { siplogon: summarize([{ kind: 'ok', ms: 700, registrar: REG_A }]) },
+    },
+    {
+      title: 'registrar killed while registered (backup in SRV)',
+      targetMs: 500,
+      phase: 'registered',
+      byClient: { siplogon: summarize([{ kind: 'timeout', boundMs: 150_000 }]) },
+    },
   ]);
   const lines = t.split('\n');
-  assert.equal(lines.length, 3);
-  assert.match(lines[0]!, /^\| scenario \| siplogon \| baresip \| linphone \| ratio baresip\/siplogon \| ratio linphone\/siplogon \| target \|$/);
-  assert.equal(lines[2], '| 1 dead leading SRV target | 0.20 s | 64.2 s | — | 321× | — | ≤ 0.25 s |');
+  assert.equal(lines.length, 6);
+  assert.match(lines[0]!, /^\| scenario \| siplogon \| siplogon: cost of the fault \| baresip \| linphone \| ratio baresip\/siplogon \| ratio linphone\/siplogon \| target \(cost\) \|$/);
+  assert.equal(lines[2], '| no dead target | 0.15 s | — | 0.02 s | — | 0.1× | — | — |');
+  // From process start: the healthy run's 0.15 s is taken off before judging.
+  assert.equal(lines[3], '| 1 dead leading SRV target | 0.40 s | 0.25 s | 64.2 s | — | 161× | — | ≤ 0.25 s ✓ |');
+  assert.equal(lines[4], '| 2 dead leading SRV targets | 0.70 s | 0.55 s | — | — | — | — | ≤ 0.5 s ✗ |');
+  assert.equal(lines[5], '| registrar killed while registered (backup in SRV) | > 150 s | over the bound | — | — | — | — | ≤ 0.5 s ✗ |');
 });
 
 test('scenarios: the six of issue 7 with their siplogon targets; list parsing', () => {
