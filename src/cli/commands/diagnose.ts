@@ -1,7 +1,5 @@
 import { writeFileSync } from 'node:fs';
 import type { Command } from 'commander';
-import { diagnose } from '../../diagnose/diagnose.js';
-import { renderHeader, renderHtml, renderSummary, stepLine } from '../../diagnose/render.js';
 import type { StepRecord } from '../../engine/steps.js';
 import { addConnectionOptions, readPassword, reportError, toSignInOptions, type CommonFlags } from '../common.js';
 
@@ -16,7 +14,7 @@ const SPIN = ['⠋', '⠙', '⠹', '⠸', '⠼', '⠴', '⠦', '⠧', '⠇', '�
  * A live checklist: on a TTY the running steps spin on one status line and finished steps
  * scroll above it; when piped, one plain line per finished step.
  */
-function checklist(out: NodeJS.WriteStream): { onStep: (s: Readonly<StepRecord>, phase: 'start' | 'end') => void; done: () => void } {
+function checklist(out: NodeJS.WriteStream, stepLine: (s: StepRecord) => string): { onStep: (s: Readonly<StepRecord>, phase: 'start' | 'end') => void; done: () => void } {
   const tty = out.isTTY === true;
   const running = new Map<number, Readonly<StepRecord>>();
   let frame = 0;
@@ -53,10 +51,12 @@ export function addDiagnoseCommand(program: Command): void {
     .addHelpText('after', '\nExit codes: 0 signed in, 1 failed at a step, 2 usage error.')
     .action(async (flags: Flags) => {
       try {
+        // Loaded on demand so that `--help` and the other commands do not load the engine.
+        const [{ diagnose }, { renderHeader, renderHtml, renderSummary, stepLine }] = await Promise.all([import('../../diagnose/diagnose.js'), import('../../diagnose/render.js')]);
         const password = readPassword(flags.passwordEnv);
         const opts = toSignInOptions(flags, password);
         // A diagnosis must not change what the device would use next: it reads the cache but never writes it.
-        const live = flags.json ? undefined : checklist(process.stdout);
+        const live = flags.json ? undefined : checklist(process.stdout, stepLine);
         if (live) process.stdout.write(`${renderHeader({ user: flags.user, mode: opts.targetFqdn ? 'target-fqdn' : 'discovery', targetFqdn: opts.targetFqdn ?? null })}\n`);
         if (opts.cache !== false) opts.cache = { ...opts.cache, readOnly: true };
         let report;

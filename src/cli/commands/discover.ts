@@ -1,10 +1,4 @@
 import type { Command } from 'commander';
-import { DnsClient } from '../../discovery/dns.js';
-import { runDiscovery, describeCandidate } from '../../engine/discovery.js';
-import { resolveOptions } from '../../engine/options.js';
-import { StepRecorder } from '../../engine/steps.js';
-import { systemClock } from '../../core/clock.js';
-import { stepLine } from '../../diagnose/render.js';
 import { collect, parseHostPort, parseResolve, reportError } from '../common.js';
 
 interface Flags {
@@ -34,6 +28,15 @@ export function addDiscoverCommand(program: Command): void {
     .option('--json', 'print the result as JSON')
     .action(async (aor: string, f: Flags) => {
       try {
+        // Loaded on demand so that `--help` and the other commands do not load discovery.
+        const [{ DnsClient }, { runDiscovery, describeCandidate }, { resolveOptions }, { StepRecorder }, { systemClock }, { stepLine }] = await Promise.all([
+          import('../../discovery/dns.js'),
+          import('../../engine/discovery.js'),
+          import('../../engine/options.js'),
+          import('../../engine/steps.js'),
+          import('../../core/clock.js'),
+          import('../../diagnose/render.js'),
+        ]);
         const dhcp: Record<string, unknown> = { timeoutMs: Number(f.dhcpTimeout), initialIntervalMs: Math.min(4000, Math.max(500, Number(f.dhcpTimeout) / 4)) };
         if (f.dhcpInterface) dhcp['interface'] = f.dhcpInterface;
         if (f.dhcpServer) {

@@ -2,8 +2,7 @@ import { writeFileSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Option, type Command } from 'commander';
-import { runDemo } from '../../lab/demo.js';
-import { startLab, type LabFault } from '../../lab/lab.js';
+import type { LabFault } from '../../lab/lab.js';
 import { reportError } from '../common.js';
 
 const FAULTS: LabFault[] = ['none', 'dns-down', 'dhcp-silent', 'registrar-down', 'registrar-silent', 'wrong-certificate', 'bad-password', 'provisioning-refused'];
@@ -16,11 +15,15 @@ export function addLabCommand(program: Command): void {
     .addOption(new Option('--fault <fault>', 'start with this fault switched on').choices(FAULTS).default('none'))
     .action(async (flags: { demo?: boolean; fault: LabFault }) => {
       try {
+        // The lab pulls in the certificate generator (selfsigned and its ASN.1 stack, the CLI's
+        // heaviest import): load it only when this command runs.
         if (flags.demo) {
+          const { runDemo } = await import('../../lab/demo.js');
           const ok = await runDemo();
           process.exitCode = ok ? 0 : 1;
           return;
         }
+        const { startLab } = await import('../../lab/lab.js');
         const lab = await startLab();
         await lab.setFault(flags.fault);
         const dir = mkdtempSync(join(tmpdir(), 'siplogon-lab-'));

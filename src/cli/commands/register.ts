@@ -2,8 +2,7 @@ import { readFileSync } from 'node:fs';
 import net from 'node:net';
 import { Option, type Command } from 'commander';
 import { SiplogonError, UsageError } from '../../errors.js';
-import { parseUri } from '../../sip/message.js';
-import { defaultResolve, registerAt, type SignOnResult } from '../../sip/sign-on.js';
+import type { SignOnResult } from '../../sip/sign-on.js';
 
 interface RegisterCliOptions {
   registrar: string;
@@ -59,6 +58,8 @@ export function addRegisterCommand(program: Command): void {
       const started = performance.now();
       let result: SignOnResult | undefined;
       try {
+        // Loaded on demand so that `--help` and the other commands do not load the SIP stack.
+        const [{ parseUri }, { defaultResolve, registerAt }] = await Promise.all([import('../../sip/message.js'), import('../../sip/sign-on.js')]);
         let usage: { host: string; port: number; map: Map<string, string>; ca?: Buffer; timeout: number; expires: number; password: string };
         try {
           const { host, port } = parseHostPort(o.registrar, o.transport);

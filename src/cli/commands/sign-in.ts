@@ -1,6 +1,5 @@
 import { Option, type Command } from 'commander';
-import { SignInSession, type Registered } from '../../engine/session.js';
-import { stepLine } from '../../diagnose/render.js';
+import type { Registered, SignInSession } from '../../engine/session.js';
 import { collect, addConnectionOptions, readPassword, reportError, toSignInOptions, type CommonFlags } from '../common.js';
 
 interface Flags extends CommonFlags {
@@ -29,6 +28,8 @@ export function addSignInCommand(program: Command): void {
     .option('--presence-list <uri>', 'RLS list URI to subscribe to (SIMPLE, RFC 4662)')
     .option('--watch <uri>', 'contact to watch with its own SUBSCRIBE (repeatable)', collect)
     .action(async (flags: Flags) => {
+      // Loaded here, not at the top: `--help` and the other commands must not pay for the engine.
+      const [{ SignInSession }, { stepLine }] = await Promise.all([import('../../engine/session.js'), import('../../diagnose/render.js')]);
       let session: SignInSession;
       try {
         const opts = toSignInOptions(flags, readPassword(flags.passwordEnv));
