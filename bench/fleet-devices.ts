@@ -113,6 +113,7 @@ async function main(argv: string[]): Promise<void> {
       gcForced: gc !== undefined,
       // CPU of this process over the sign-in phase: near wallMs means the devices, not the servers, set the pace.
       cpuMs: (cpu.user + cpu.system) / 1000,
+      cpuUserMs: cpu.user / 1000,
       before: { rss: before.rss, heapUsed: before.heapUsed, external: before.external, arrayBuffers: before.arrayBuffers },
       after: { rss: after.rss, heapUsed: after.heapUsed, external: after.external, arrayBuffers: after.arrayBuffers },
       heapPerDevice: ok.length ? (after.heapUsed - before.heapUsed) / ok.length : undefined,
