@@ -244,7 +244,6 @@ export class SignInSession extends EventEmitter<SessionEvents> {
       if ('error' in r && isFatal(r.error)) throw r.error;
       return r;
     };
-    const noCandidates = { error: new SignInError('NO_CANDIDATES', `no registrar found for ${o.domain}`) };
 
     // Seed: once registered, the device uses the in-band registrars; if one it had reached fails
     // again (or none answers), the cycle ends and the list is rebuilt from DNS and DHCP.
@@ -260,7 +259,7 @@ export class SignInSession extends EventEmitter<SessionEvents> {
     }
 
     const discovery = await runDiscovery(o, rec, dns);
-    const result = discovery.candidates.length > 0 ? await attemptList(discovery.candidates, o.targetFqdn ? 'target' : 'discovery') : noCandidates;
+    const result = discovery.candidates.length > 0 ? await attemptList(discovery.candidates, o.targetFqdn ? 'target' : 'discovery') : { error: new SignInError('NO_CANDIDATES', `no registrar found for ${o.domain}`) };
     if ('registrar' in result) return result;
 
     // Seed resiliency: DHCP and SRV failed (or nothing they named resolved) → the cached registrar.

@@ -71,3 +71,18 @@ test('SiplogonError { stack: false }: an outcome without a stack trace; the stac
   const loud = new DnsError('DNS_FAILED', 'x.test: nxdomain');
   assert.match(loud.stack ?? '', /\n\s+at /);
 });
+
+test('systemClock: a cleared timer never fires; clearing twice, clearing undefined or a fired timer is harmless', async () => {
+  const { systemClock } = await import('../../src/core/clock.js');
+  const fired: string[] = [];
+  const a = systemClock.setTimeout(() => fired.push('a'), 5);
+  const b = systemClock.setTimeout(() => fired.push('b'), 5);
+  assert.notEqual(a.id, b.id);
+  systemClock.clearTimeout(a);
+  systemClock.clearTimeout(a);
+  systemClock.clearTimeout(undefined);
+  systemClock.clearTimeout(new VirtualClock().setTimeout(() => undefined, 1));
+  await new Promise((r) => setTimeout(r, 30));
+  assert.deepEqual(fired, ['b']);
+  systemClock.clearTimeout(b);
+});
