@@ -7,6 +7,8 @@
  *
  *   node --expose-gc fleet-devices.js N CONCURRENCY DOMAIN DNS_HOST:PORT DEVICE_BOUND_MS   (FLEET_PW in env)
  */
+import { writeFileSync } from 'node:fs';
+import { Session } from 'node:inspector';
 import { writeHeapSnapshot } from 'node:v8';
 import { SignInSession } from '../src/engine/session.js';
 import { fleetUser, percentile } from './lib/fleet.js';
@@ -31,6 +33,27 @@ function settledMemory(): NodeJS.MemoryUsage {
   return process.memoryUsage();
 }
 
+/**
+ * SLB_FLEET_ALLOC_PROFILE=FILE: V8's sampling heap profiler over the sign-in phase, counting
+ * objects the GC already collected too (what the GC works on), written as a .heapprofile.
+ */
+async function startAllocationSampling(): Promise<{ stop: () => Promise<void> } | undefined> {
+  const file = process.env.SLB_FLEET_ALLOC_PROFILE;
+  if (!file) return undefined;
+  const session = new Session();
+  session.connect();
+  const post = (method: string, params?: object): Promise<unknown> =>
+    new Promise((resolve, reject) => session.post(method, params ?? {}, (err, res) => (err ? reject(err) : resolve(res))));
+  await post('HeapProfiler.startSampling', { samplingInterval: 4096, includeObjectsCollectedByMajorGC: true, includeObjectsCollectedByMinorGC: true });
+  return {
+    stop: async () => {
+      const { profile } = (await post('HeapProfiler.stopSampling')) as { profile: unknown };
+      writeFileSync(file, JSON.stringify(profile));
+      session.disconnect();
+    },
+  };
+}
+
 async function main(argv: string[]): Promise<void> {
   const [nArg, cArg, domain, dns, boundArg] = argv;
   const n = int('N', nArg);
@@ -42,6 +65,7 @@ async function main(argv: string[]): Promise<void> {
   delete process.env.FLEET_PW;
 
   const before = settledMemory();
+  const allocations = await startAllocationSampling();
   const sessions: SignInSession[] = [];
   const outcomes: DeviceOutcome[] = [];
   let next = 0;
@@ -90,6 +114,7 @@ async function main(argv: string[]): Promise<void> {
   await Promise.all(Array.from({ length: Math.min(concurrency, n) }, worker));
 
   const cpu = process.cpuUsage(cpu0);
+  await allocations?.stop();
   const after = settledMemory();
   // SLB_FLEET_HEAP_SNAPSHOT=FILE: what the signed-in devices hold, for digging (DevTools format).
   if (process.env.SLB_FLEET_HEAP_SNAPSHOT) writeHeapSnapshot(process.env.SLB_FLEET_HEAP_SNAPSHOT);

@@ -93,34 +93,21 @@ export class StepRecorder {
       detail: { ...detail },
     };
     if (target !== undefined) record.target = target;
-    this.steps.push(record);
-    if (this.steps.length > this.keep) this.steps.splice(0, this.steps.length - this.keep);
+    if (this.keep > 0) {
+      this.steps.push(record);
+      if (this.steps.length > this.keep) this.steps.splice(0, this.steps.length - this.keep);
+    }
     this.emit(record, 'start');
-    let ended = false;
-    const end = (status: StepStatus, extra: Record<string, unknown> | undefined, fill?: (r: StepRecord) => void): void => {
-      if (ended) return; // a step ends once; late callbacks from cancelled work are ignored
-      ended = true;
-      record.status = status;
-      record.latencyMs = Math.round((this.clock.now() - start) * 10) / 10;
-      if (extra) Object.assign(record.detail, extra);
-      fill?.(record);
-      this.emit(record, 'end');
-    };
-    return {
-      record,
-      pass: (d) => end('pass', d),
-      fail: (error, d) =>
-        end('fail', d, (r) => {
-          r.error = describeError(error);
-        }),
-      skip: (reason, d) =>
-        end('skipped', d, (r) => {
-          r.reason = reason;
-        }),
-      note: (d) => {
-        Object.assign(record.detail, d);
-      },
-    };
+    return new Step(this, record, start);
+  }
+
+  /** @internal */
+  end(step: Step, status: StepStatus, extra: Record<string, unknown> | undefined): void {
+    const record = step.record;
+    record.status = status;
+    record.latencyMs = Math.round((this.clock.now() - step.start) * 10) / 10;
+    if (extra) Object.assign(record.detail, extra);
+    this.emit(record, 'end');
   }
 
   /** A step that is already decided (no latency of its own). */
@@ -132,7 +119,8 @@ export class StepRecorder {
     return h.record as StepRecord;
   }
 
-  private emit(record: StepRecord, phase: 'start' | 'end'): void {
+  /** @internal */
+  emit(record: StepRecord, phase: 'start' | 'end'): void {
     for (const l of this.listeners) {
       try {
         l(record, phase);
@@ -140,6 +128,44 @@ export class StepRecorder {
         // a broken subscriber must not break sign-in
       }
     }
+  }
+}
+
+/** One running step; a class rather than closures, since a sign-in makes a dozen and a fleet millions. */
+class Step implements StepHandle {
+  private ended = false;
+
+  constructor(
+    private readonly recorder: StepRecorder,
+    readonly record: StepRecord,
+    readonly start: number,
+  ) {}
+
+  private finish(status: StepStatus, extra: Record<string, unknown> | undefined, fill?: (r: StepRecord) => void): void {
+    if (this.ended) return; // a step ends once; late callbacks from cancelled work are ignored
+    this.ended = true;
+    fill?.(this.record);
+    this.recorder.end(this, status, extra);
+  }
+
+  pass(detail?: Record<string, unknown>): void {
+    this.finish('pass', detail);
+  }
+
+  fail(error: unknown, detail?: Record<string, unknown>): void {
+    this.finish('fail', detail, (r) => {
+      r.error = describeError(error);
+    });
+  }
+
+  skip(reason: string, detail?: Record<string, unknown>): void {
+    this.finish('skipped', detail, (r) => {
+      r.reason = reason;
+    });
+  }
+
+  note(detail: Record<string, unknown>): void {
+    Object.assign(this.record.detail, detail);
   }
 }
 

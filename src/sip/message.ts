@@ -79,13 +79,26 @@ export function canonicalHeaderName(name: string): string {
   return name.length === 1 ? (COMPACT[name.toLowerCase()] ?? name) : name;
 }
 
+/** Does header name `have` mean `want` (already canonical and lower-cased)? Cheap on a mismatch. */
+function nameIs(have: string, want: string): boolean {
+  if (have.length === 1) return canonicalHeaderName(have).toLowerCase() === want;
+  return have.length === want.length && (have === want || have.toLowerCase() === want);
+}
+
+function wanted(name: string): string {
+  return canonicalHeaderName(name).toLowerCase();
+}
+
 function sameName(a: string, b: string): boolean {
-  return canonicalHeaderName(a).toLowerCase() === canonicalHeaderName(b).toLowerCase();
+  return nameIs(a, wanted(b));
 }
 
 /** Raw values of every header line with this name (compact form and case insensitive). */
 export function getHeaderLines(msg: { headers: SipHeader[] }, name: string): string[] {
-  return msg.headers.filter((h) => sameName(h.name, name)).map((h) => h.value);
+  const want = wanted(name);
+  const out: string[] = [];
+  for (const h of msg.headers) if (nameIs(h.name, want)) out.push(h.value);
+  return out;
 }
 
 /** All values: repeated header lines and comma-separated lists flattened, in order. */
@@ -111,29 +124,30 @@ export function removeHeader(msg: { headers: SipHeader[] }, name: string): void 
 
 /** Splits on commas outside quoted strings and <...> (RFC 3261 §7.3.1). */
 export function splitList(value: string): string[] {
+  // Slices of the input rather than a string grown char by char: headers are parsed for every
+  // response, and the per-char concatenation was a visible share of a fleet's garbage.
   const out: string[] = [];
-  let cur = '';
+  let start = 0;
   let quoted = false;
   let angle = false;
   for (let i = 0; i < value.length; i++) {
-    const ch = value[i]!;
+    const ch = value.charCodeAt(i);
     if (quoted) {
-      cur += ch;
-      if (ch === '\\' && i + 1 < value.length) cur += value[++i];
-      else if (ch === '"') quoted = false;
+      if (ch === 0x5c /* \ */) i++;
+      else if (ch === 0x22 /* " */) quoted = false;
       continue;
     }
-    if (ch === '"') quoted = true;
-    else if (ch === '<') angle = true;
-    else if (ch === '>') angle = false;
-    else if (ch === ',' && !angle) {
-      if (cur.trim()) out.push(cur.trim());
-      cur = '';
-      continue;
+    if (ch === 0x22) quoted = true;
+    else if (ch === 0x3c /* < */) angle = true;
+    else if (ch === 0x3e /* > */) angle = false;
+    else if (ch === 0x2c /* , */ && !angle) {
+      const part = value.slice(start, i).trim();
+      if (part) out.push(part);
+      start = i + 1;
     }
-    cur += ch;
   }
-  if (cur.trim()) out.push(cur.trim());
+  const last = value.slice(start).trim();
+  if (last) out.push(last);
   return out;
 }
 
@@ -154,23 +168,21 @@ export function parseParams(text: string): Map<string, string | null> {
 
 function splitOutsideQuotes(text: string, sep: string): string[] {
   const out: string[] = [];
-  let cur = '';
+  const sepCode = sep.charCodeAt(0);
+  let start = 0;
   let quoted = false;
   for (let i = 0; i < text.length; i++) {
-    const ch = text[i]!;
+    const ch = text.charCodeAt(i);
     if (quoted) {
-      cur += ch;
-      if (ch === '\\' && i + 1 < text.length) cur += text[++i];
-      else if (ch === '"') quoted = false;
-    } else if (ch === '"') {
-      quoted = true;
-      cur += ch;
-    } else if (ch === sep) {
-      out.push(cur);
-      cur = '';
-    } else cur += ch;
+      if (ch === 0x5c) i++;
+      else if (ch === 0x22) quoted = false;
+    } else if (ch === 0x22) quoted = true;
+    else if (ch === sepCode) {
+      out.push(text.slice(start, i));
+      start = i + 1;
+    }
   }
-  out.push(cur);
+  out.push(text.slice(start));
   return out;
 }
 

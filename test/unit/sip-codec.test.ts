@@ -200,3 +200,45 @@ test('property: random bytes never throw anything but a SiplogonError', () => {
     { numRuns: 500 },
   );
 });
+
+test('splitList and parseParams agree with a char-by-char reference on arbitrary input (quotes, escapes, <>, commas)', async () => {
+  const fc = (await import('fast-check')).default;
+  const { splitList: split, parseParams: params } = await import('../../src/sip/message.js');
+  // The straightforward definition (RFC 3261 §7.3.1), kept here as the oracle.
+  const reference = (value: string): string[] => {
+    const out: string[] = [];
+    let cur = '';
+    let quoted = false;
+    let angle = false;
+    for (let i = 0; i < value.length; i++) {
+      const ch = value[i]!;
+      if (quoted) {
+        cur += ch;
+        if (ch === '\\' && i + 1 < value.length) cur += value[++i];
+        else if (ch === '"') quoted = false;
+        continue;
+      }
+      if (ch === '"') quoted = true;
+      else if (ch === '<') angle = true;
+      else if (ch === '>') angle = false;
+      else if (ch === ',' && !angle) {
+        if (cur.trim()) out.push(cur.trim());
+        cur = '';
+        continue;
+      }
+      cur += ch;
+    }
+    if (cur.trim()) out.push(cur.trim());
+    return out;
+  };
+  const alphabet = fc.constantFrom('a', 'b', ' ', ',', ';', '=', '"', '\\', '<', '>', 'x');
+  fc.assert(
+    fc.property(fc.array(alphabet, { maxLength: 40 }).map((a) => a.join('')), (v) => {
+      assert.deepEqual(split(v), reference(v));
+      params(v); // never throws
+    }),
+    { numRuns: 3000 },
+  );
+  assert.deepEqual(split('<sip:a@b;x=1,2>;q=1, "Doe, J\\"r" <sip:c@d> ,,'), ['<sip:a@b;x=1,2>;q=1', '"Doe, J\\"r" <sip:c@d>']);
+  assert.deepEqual([...params(';a=1;b;c="x;\\"y"').entries()], [['a', '1'], ['b', null], ['c', 'x;"y']]);
+});
