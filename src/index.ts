@@ -7,6 +7,7 @@ export { explain, decisiveStep, DEVICE_MESSAGE_UNREACHABLE, type Finding } from 
 export { renderText, renderHtml } from './diagnose/render.js';
 export { startLab, type Lab, type LabFault, type LabOptions } from './lab/lab.js';
 export { Secret } from './secret.js';
+export { DnsCache, type DnsCacheOptions, type DnsCacheStats } from './discovery/dns-cache.js';
 export * from './errors.js';
 export * from './core/index.js';
 export { CacheStore, defaultCachePath, osCacheDir, safeCacheName, parseCacheRecord, CacheValidationError, CACHE_LIMITS, CACHE_VERSION } from './cache/store.js';

@@ -73,6 +73,8 @@ export interface DnsQueryResult {
   ttl?: number;
   /** Human detail for 'error' (malformed answer, socket error). */
   detail?: string;
+  /** Taken from a shared resolver cache (DnsCache) within its TTL; nothing was sent. */
+  cached?: boolean;
 }
 
 /** Option 43 sub-options for vendor class MS-UC-Client ([MS-DHCPUC]-style layout, see README). */

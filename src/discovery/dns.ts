@@ -10,6 +10,7 @@ import { readFileSync } from 'node:fs';
 import { randomId16 } from '../random.js';
 import * as dnsPacket from 'dns-packet';
 import { DnsError, SiplogonError, UsageError } from '../errors.js';
+import { DnsCache } from './dns-cache.js';
 import { systemClock, type Clock, type TimerHandle } from '../core/clock.js';
 import { DEFAULT_SRV_NAMES, type DnsOutcome, type DnsQueryResult, type SrvRecord, type SrvRole } from '../core/types.js';
 
@@ -28,6 +29,11 @@ export interface DnsClientOptions {
   clock?: Clock;
   /** resolv.conf path used when `servers` is absent (tests). Default /etc/resolv.conf. */
   resolvConfPath?: string;
+  /**
+   * A resolver cache shared with other clients (many lines in one process): answers within their
+   * TTL and questions already in flight are not sent again. Default: none, every query is sent.
+   */
+  cache?: DnsCache;
 }
 
 export interface DnsServerAddress {
@@ -311,8 +317,52 @@ export class DnsClient {
     if (this.closed) return Promise.reject(new DnsError('ABORTED', 'DnsClient is closed'));
     if (signal?.aborted) return Promise.reject(abortedError());
     const qname = name.replace(/\.$/, '');
+    const cache = this.options.cache;
+    if (!cache) return this.run(qname, type, signal, this.inflight);
+    const key = DnsCache.key((this.serversKey ??= this.servers.map(formatServer).join(',')), qname, type);
+    const hit = cache.get(key);
+    if (hit) return Promise.resolve({ ...hit, latencyMs: 0, cached: true });
+    let shared = cache.pending(key);
+    if (!shared) {
+      // Owned by no caller: one asker's abort or close must not fail the others waiting on it.
+      // It ends by itself within timeoutMs.
+      shared = this.run(qname, type, undefined, new Set());
+      cache.track(key, shared);
+    }
+    return this.await(shared, signal);
+  }
+
+  private serversKey: string | undefined;
+
+  private run(qname: string, type: DnsQueryType, signal: AbortSignal | undefined, inflight: Set<() => void>): Promise<DnsQueryResult> {
     return new Promise<DnsQueryResult>((resolve, reject) => {
-      new QueryRun(this, qname, type, this.servers, this.clock, this.maxRecords, signal, this.inflight, resolve, reject).start();
+      new QueryRun(this, qname, type, this.servers, this.clock, this.maxRecords, signal, inflight, resolve, reject).start();
+    });
+  }
+
+  /** Waits for a shared query, giving up (ABORTED) on this caller's signal or this client's close. */
+  private await(shared: Promise<DnsQueryResult>, signal: AbortSignal | undefined): Promise<DnsQueryResult> {
+    return new Promise<DnsQueryResult>((resolve, reject) => {
+      const abort = (): void => {
+        done();
+        reject(abortedError());
+      };
+      const done = (): void => {
+        signal?.removeEventListener('abort', abort);
+        this.inflight.delete(abort);
+      };
+      signal?.addEventListener('abort', abort, { once: true });
+      this.inflight.add(abort);
+      shared.then(
+        (r) => {
+          done();
+          resolve(r);
+        },
+        (e: unknown) => {
+          done();
+          reject(e);
+        },
+      );
     });
   }
 

@@ -39,7 +39,7 @@ export async function runDiscovery(o: ResolvedOptions, rec: StepRecorder, dns: D
       const name = `${srvNames[role]}.${o.domain}`;
       const step = rec.begin('dns-srv', `DNS SRV ${name}`, name, { role });
       const r = await dns.query(name, 'SRV', o.signal);
-      const detail = { role, outcome: r.outcome, server: r.server, timeoutMs: o.dnsTimeoutMs, records: r.srv ?? [], ttl: r.ttl };
+      const detail = { role, outcome: r.outcome, server: r.server, timeoutMs: o.dnsTimeoutMs, records: r.srv ?? [], ttl: r.ttl, ...(r.cached ? { cached: true } : {}) };
       if (r.outcome === 'answer') step.pass(detail);
       else step.fail(dnsResultError(r), detail);
       return [role, r] as const;
@@ -129,7 +129,7 @@ export async function resolveCandidates(
       const [a, aaaa] = await Promise.all([dns.query(key, 'A', o.signal), dns.query(key, 'AAAA', o.signal)]);
       hostQueries.push(a, aaaa);
       const addresses = [...(aaaa.addresses ?? []), ...(a.addresses ?? [])];
-      const detail = { a: a.outcome, aaaa: aaaa.outcome, addresses, server: a.server, timeoutMs: o.dnsTimeoutMs };
+      const detail = { a: a.outcome, aaaa: aaaa.outcome, addresses, server: a.server, timeoutMs: o.dnsTimeoutMs, ...(a.cached && aaaa.cached ? { cached: true } : {}) };
       if (addresses.length > 0) {
         resolved.set(key, addresses);
         step.pass(detail);

@@ -6,6 +6,7 @@ import { systemClock, type Clock, type RandomSource } from '../core/clock.js';
 import type { CandidatePolicy } from '../core/candidates.js';
 import type { SipTransport, SrvRole } from '../core/types.js';
 import { UsageError } from '../errors.js';
+import type { DnsCache } from '../discovery/dns-cache.js';
 import { PRESENCE_STATES, type PresenceState } from '../presence/state.js';
 
 export type PasswordSource = string | (() => string | Promise<string>);
@@ -29,6 +30,13 @@ export interface SignInOptions {
   dnsServers?: string[];
   /** Per DNS query bound, retransmissions included. @defaultValue 2000 */
   dnsTimeoutMs?: number;
+  /**
+   * A resolver cache shared by the sessions of one process (a gateway's lines): answers within
+   * their TTL, negative ones within the SOA's negative TTL, and identical questions in flight
+   * asked once. The diagnosis never uses it (it must see the network as it is).
+   * @defaultValue none: every session asks DNS itself
+   */
+  dnsCache?: DnsCache;
   /** Override the four SRV names (without the domain). */
   srvNames?: Partial<Record<SrvRole, string>>;
   /** Static name → addresses map, consulted before DNS (like curl --resolve). */
@@ -143,7 +151,7 @@ export interface PresenceOptions {
   listTimeoutMs?: number;
 }
 
-export interface ResolvedOptions extends Required<Omit<SignInOptions, 'targetFqdn' | 'targetPort' | 'authUser' | 'dnsServers' | 'ca' | 'signal' | 'dhcp' | 'cache' | 'backoff' | 'presence' | 'preferredProbe'>> {
+export interface ResolvedOptions extends Required<Omit<SignInOptions, 'targetFqdn' | 'targetPort' | 'authUser' | 'dnsServers' | 'dnsCache' | 'ca' | 'signal' | 'dhcp' | 'cache' | 'backoff' | 'presence' | 'preferredProbe'>> {
   presence: Required<Omit<PresenceOptions, 'listUri' | 'note'>> & { listUri: string | undefined; note: string | undefined } | false;
   preferredProbe: { baseMs: number; capMs: number } | false;
   aor: string;
@@ -153,6 +161,7 @@ export interface ResolvedOptions extends Required<Omit<SignInOptions, 'targetFqd
   targetFqdn: string | undefined;
   targetPort: number | undefined;
   dnsServers: string[] | undefined;
+  dnsCache: DnsCache | undefined;
   ca: SignInOptions['ca'];
   signal: AbortSignal | undefined;
   dhcp: Exclude<SignInOptions['dhcp'], false | undefined> | false;
@@ -198,6 +207,7 @@ export function resolveOptions(o: SignInOptions): ResolvedOptions {
     targetTransport,
     dnsServers: o.dnsServers,
     dnsTimeoutMs: positive('dnsTimeoutMs', o.dnsTimeoutMs, 2000),
+    dnsCache: o.dnsCache,
     srvNames: o.srvNames ?? {},
     hosts: o.hosts ?? {},
     dhcp,

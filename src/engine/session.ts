@@ -158,7 +158,9 @@ export class SignInSession extends EventEmitter<SessionEvents> {
 
   private async loop(): Promise<void> {
     const o = this.options;
-    const dns = new DnsClient({ ...(o.dnsServers ? { servers: o.dnsServers } : {}), timeoutMs: o.dnsTimeoutMs });
+    // The diagnosis asks DNS itself even when a shared cache is given: it reports the network as it is.
+    const dnsCache = this.run.once ? undefined : o.dnsCache;
+    const dns = new DnsClient({ ...(o.dnsServers ? { servers: o.dnsServers } : {}), timeoutMs: o.dnsTimeoutMs, ...(dnsCache ? { cache: dnsCache } : {}) });
     if (!this.run.once && o.networkWatchIntervalMs > 0) {
       const w = watchNetwork({ intervalMs: o.networkWatchIntervalMs });
       w.on('change', () => this.onNetworkChange());

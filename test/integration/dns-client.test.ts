@@ -334,3 +334,64 @@ test('shared socket: an answer with one query\'s ID but another\'s question is t
   assert.equal(byName.get(first)?.outcome, 'timeout', 'the swapped answers were not taken');
   assert.deepEqual(byName.get(second)?.addresses, ['127.0.20.68']);
 });
+
+test('shared DnsCache: identical questions from two clients are asked once; then answered from the cache until the TTL ends', async () => {
+  const { DnsCache } = await import('../../src/discovery/dns-cache.js');
+  const { VirtualClock } = await import('../../src/core/clock.js');
+  const asked: Q[] = [];
+  const { server, sock } = await udpServer('127.0.20.38', (q, rinfo) => {
+    asked.push(q);
+    // Slow enough that every asker is waiting before the answer comes.
+    setTimeout(() => sock.send(reply(q, [aRecord('sip.example.test', '127.0.20.69')]), rinfo.port, rinfo.address), 30);
+  });
+  const cacheClock = new VirtualClock();
+  const cache = new DnsCache({ clock: cacheClock });
+  const c1 = new DnsClient({ servers: [server], timeoutMs: 1000, cache });
+  const c2 = new DnsClient({ servers: [server], timeoutMs: 1000, cache });
+  const first = await Promise.all([c1.query('sip.example.test', 'A'), c2.query('SIP.example.test.', 'A'), c1.query('sip.example.test', 'A'), c2.query('sip.example.test', 'A')]);
+  assert.equal(asked.length, 1, 'one query on the wire for four askers');
+  for (const r of first) assert.deepEqual(r.addresses, ['127.0.20.69']);
+  assert.equal(first[0]?.cached, undefined, 'asked now, not from the cache');
+  const again = await c2.query('sip.example.test', 'A');
+  assert.equal(asked.length, 1);
+  assert.equal(again.cached, true);
+  assert.equal(again.latencyMs, 0);
+  assert.deepEqual(again.addresses, ['127.0.20.69']);
+  cacheClock.advance(40_000); // the record's TTL is 40 s
+  assert.equal((await c1.query('sip.example.test', 'A')).cached, undefined);
+  assert.equal(asked.length, 2, 'asked again once the TTL ran out');
+  assert.deepEqual(cache.stats(), { hits: 1, misses: 5, shared: 3, entries: 1 });
+});
+
+test('shared DnsCache: one asker aborting, or the starting client closing, does not fail the others; failures are not cached', async () => {
+  const { DnsCache } = await import('../../src/discovery/dns-cache.js');
+  let n = 0;
+  const { server, sock } = await udpServer('127.0.20.39', (q, rinfo) => {
+    n++;
+    const name = q.questions?.[0]?.name ?? '';
+    if (name.startsWith('silent')) return;
+    setTimeout(() => sock.send(reply(q, [aRecord(name, '127.0.20.70')]), rinfo.port, rinfo.address), 50);
+  });
+  const cache = new DnsCache();
+  const starter = new DnsClient({ servers: [server], timeoutMs: 1000, cache });
+  const other = new DnsClient({ servers: [server], timeoutMs: 1000, cache });
+  const ac = new AbortController();
+  const aborted = starter.query('a.example.test', 'A', ac.signal);
+  const waiting = other.query('a.example.test', 'A');
+  ac.abort();
+  await assert.rejects(aborted, (e: unknown) => SiplogonError.is(e, 'ABORTED'));
+  const closedStarter = starter.query('b.example.test', 'A');
+  const otherB = other.query('b.example.test', 'A');
+  starter.close();
+  await assert.rejects(closedStarter, (e: unknown) => SiplogonError.is(e, 'ABORTED'));
+  assert.deepEqual((await waiting).addresses, ['127.0.20.70']);
+  assert.deepEqual((await otherB).addresses, ['127.0.20.70']);
+  assert.equal(n, 2);
+  // A timeout is a fact about this moment: the next asker asks again.
+  const t1 = await other.query('silent.example.test', 'A');
+  const t2 = await other.query('silent.example.test', 'A');
+  assert.equal(t1.outcome, 'timeout');
+  assert.equal(t2.outcome, 'timeout');
+  assert.equal(t2.cached, undefined);
+  assert.ok(n >= 4, `the silent name was asked by both queries (${n} packets)`);
+});

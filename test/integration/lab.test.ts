@@ -112,3 +112,30 @@ test('stepHistory: a signed-in session keeps only the newest N steps; `step` lis
     assert.throws(() => new SignInSession({ ...lab.signInOptions({ stepHistory: bad }), password: lab.password }), (e: unknown) => (e as { code?: string }).code === 'INVALID_OPTION');
   }
 });
+
+test('dnsCache: a second session sharing the cache discovers from it (SRV answers and NXDOMAINs with the SOA TTL) and signs in; the diagnosis still asks DNS', async () => {
+  const { SignInSession } = await import('../../src/engine/session.js');
+  const { DnsCache } = await import('../../src/discovery/dns-cache.js');
+  const dnsCache = new DnsCache();
+  const quiet = { cache: false as const, presence: false as const, provisioning: false, networkWatchIntervalMs: 0, keepAliveIntervalMs: 0, dnsCache };
+  const srvSteps = async (): Promise<Array<Record<string, unknown>>> => {
+    const s = new SignInSession({ ...lab.signInOptions(quiet), password: lab.password });
+    try {
+      await s.ready();
+      return s.recorder.steps.filter((st) => st.kind === 'dns-srv').map((st) => st.detail);
+    } finally {
+      await s.stop();
+    }
+  };
+  const first = await srvSteps();
+  assert.equal(first.length, 4);
+  assert.ok(first.every((d) => d['cached'] === undefined), 'the first session asks DNS');
+  const second = await srvSteps();
+  assert.equal(second.length, 4);
+  assert.ok(second.every((d) => d['cached'] === true), `the second session answers every SRV question from the cache: ${JSON.stringify(second)}`);
+  assert.ok(second.some((d) => d['outcome'] === 'nxdomain') && second.some((d) => d['outcome'] === 'answer'), 'positive and negative answers both cached');
+  const report = await diagnose({ ...lab.signInOptions(quiet), password: lab.password });
+  assert.equal(report.result, 'pass');
+  const diagSrv = report.steps.filter((st) => st.kind === 'dns-srv');
+  assert.ok(diagSrv.length === 4 && diagSrv.every((st) => st.detail['cached'] === undefined), 'the diagnosis sees the network as it is');
+});
