@@ -10,6 +10,7 @@
 import { writeFileSync } from 'node:fs';
 import { Session } from 'node:inspector';
 import { writeHeapSnapshot } from 'node:v8';
+import { DnsCache } from '../src/discovery/dns-cache.js';
 import { SignInSession } from '../src/engine/session.js';
 import { fleetUser, percentile } from './lib/fleet.js';
 
@@ -64,6 +65,8 @@ async function main(argv: string[]): Promise<void> {
   if (!password) throw new Error('FLEET_PW is not set');
   delete process.env.FLEET_PW;
 
+  // SLB_FLEET_SHARED_DNS=1: the devices are the lines of one gateway and share its resolver cache.
+  const dnsCache = process.env.SLB_FLEET_SHARED_DNS === '1' ? new DnsCache() : undefined;
   const before = settledMemory();
   const allocations = await startAllocationSampling();
   const sessions: SignInSession[] = [];
@@ -83,6 +86,7 @@ async function main(argv: string[]): Promise<void> {
       // and its steps go to listeners (a gateway logs them) instead of a per-line history.
       // SLB_FLEET_STEP_HISTORY overrides, to measure what the default history of 500 costs.
       stepHistory: Number(process.env.SLB_FLEET_STEP_HISTORY ?? 0),
+      ...(dnsCache ? { dnsCache } : {}),
       cache: false,
       presence: false,
       provisioning: false,
@@ -136,6 +140,7 @@ async function main(argv: string[]): Promise<void> {
       p99Ms: percentile(lat, 99),
       maxMs: lat.length ? Math.max(...lat) : undefined,
       gcForced: gc !== undefined,
+      ...(dnsCache ? { dnsCache: dnsCache.stats() } : {}),
       // CPU of this process over the sign-in phase: near wallMs means the devices, not the servers, set the pace.
       cpuMs: (cpu.user + cpu.system) / 1000,
       cpuUserMs: cpu.user / 1000,

@@ -18,8 +18,15 @@ import { DNS_ADDR, DNS_PORT, DOMAIN, REG_A } from './lib/scenarios.js';
 import { FLEET_USER_REGEX, countHeldAors, fleetUser, parseUsrlocStats, sippCsv, sippRegisterScenario, type FleetResult } from './lib/fleet.js';
 
 export const SIPP_BIN = '/usr/bin/sipp';
-export type FleetClient = 'siplogon' | 'sipp';
-export const FLEET_CLIENTS: readonly FleetClient[] = ['siplogon', 'sipp'];
+/**
+ * siplogon: every device asks DNS itself (desk phones). siplogon-shared-dns: the devices share one
+ * DnsCache, as the lines of one gateway process would (TTL-bound answers, identical questions in
+ * flight asked once; NXDOMAIN without an SOA, as dnsmasq sends it, is never cached).
+ */
+export type FleetClient = 'siplogon' | 'siplogon-shared-dns' | 'sipp';
+export const FLEET_CLIENTS: readonly FleetClient[] = ['siplogon', 'siplogon-shared-dns', 'sipp'];
+/** A zone TTL like a real site's, so the shared cache can keep what it is allowed to. */
+export const FLEET_DNS_TTL_S = 300;
 
 // A bench-only credential shared by every fleet user of a throwaway registrar in a private namespace.
 const PASSWORD = 'bench-only-fleet-5c1e';
@@ -146,7 +153,7 @@ async function heldCount(k: Kamailio, n: number): Promise<number> {
   return stats.contacts;
 }
 
-async function runSiplogon(ns: Netns, k: Kamailio, n: number, dir: string, o: FleetOptions): Promise<FleetResult> {
+async function runSiplogon(ns: Netns, k: Kamailio, n: number, dir: string, o: FleetOptions, shared: boolean): Promise<FleetResult> {
   let buf = '';
   let resolveLine: (l: string) => void = () => undefined;
   const line = new Promise<string>((r) => (resolveLine = r));
@@ -155,7 +162,7 @@ async function runSiplogon(ns: Netns, k: Kamailio, n: number, dir: string, o: Fl
   const child = spawnIn(ns, process.execPath, ['--expose-gc', ...extra, devicesMain, String(n), String(o.concurrency), DOMAIN, `${DNS_ADDR}:${DNS_PORT}`, String(o.deviceBoundMs)], {
     logFile: join(dir, 'siplogon-fleet.log'),
     // The password goes through the environment only, never argv (visible in ps).
-    env: { ...process.env, FLEET_PW: PASSWORD },
+    env: { ...process.env, FLEET_PW: PASSWORD, ...(shared ? { SLB_FLEET_SHARED_DNS: '1' } : {}) },
     onStdout: (s) => {
       buf += s;
       const m = /^FLEET_RESULT (.*)$/m.exec(buf);
@@ -170,9 +177,11 @@ async function runSiplogon(ns: Netns, k: Kamailio, n: number, dir: string, o: Fl
     const r = JSON.parse(raw) as FleetResult & { failedCodes: Record<string, number>; before: unknown; after: unknown };
     if (r.failed > 0) o.log(`    failed devices by code: ${JSON.stringify(r.failedCodes)}`);
     o.log(`    memory before ${JSON.stringify(r.before)} after ${JSON.stringify(r.after)}`);
+    const cacheStats = (r as { dnsCache?: unknown }).dnsCache;
+    if (cacheStats !== undefined) o.log(`    shared DNS cache ${JSON.stringify(cacheStats)}`);
     if (r.cpuMs !== undefined) o.log(`    device process CPU ${Math.round(r.cpuMs)} ms over ${Math.round(r.wallMs)} ms wall (${((100 * r.cpuMs) / Math.max(1, r.wallMs)).toFixed(0)} %)`);
     const held = await heldCount(k, n);
-    return { ...r, client: 'siplogon', held };
+    return { ...r, client: shared ? 'siplogon-shared-dns' : 'siplogon', held };
   } finally {
     child.stdinEnd();
     await bounded(child.exited, 5_000, 'device process exit').catch(() => child.kill());
@@ -268,7 +277,7 @@ export async function runFleet(client: FleetClient, n: number, o: FleetOptions):
     return fail(err);
   }
   try {
-    dns = new Dnsmasq(ns, DNS_ADDR, DNS_PORT, fleetZone(), dir, { logQueries: false });
+    dns = new Dnsmasq(ns, DNS_ADDR, DNS_PORT, fleetZone(), dir, { logQueries: false, ttl: FLEET_DNS_TTL_S });
     await dns.start();
     reg = new Kamailio(ns, {
       addr: REG_A,
@@ -279,7 +288,7 @@ export async function runFleet(client: FleetClient, n: number, o: FleetOptions):
       dir: join(dir, 'A'),
     });
     await reg.start();
-    return client === 'siplogon' ? await runSiplogon(ns, reg, n, dir, o) : await runSipp(ns, reg, n, dir, o);
+    return client === 'sipp' ? await runSipp(ns, reg, n, dir, o) : await runSiplogon(ns, reg, n, dir, o, client === 'siplogon-shared-dns');
   } catch (err) {
     return fail(err);
   } finally {
@@ -293,5 +302,5 @@ export async function runFleet(client: FleetClient, n: number, o: FleetOptions):
 
 export function checkFleetClient(c: FleetClient): void {
   if (c === 'sipp' && !existsSync(SIPP_BIN)) throw new Error(`${SIPP_BIN} is missing: apt-get install sip-tester`);
-  if (c === 'siplogon' && !existsSync(devicesMain)) throw new Error(`${devicesMain} is missing: run \`npm run build\``);
+  if (c !== 'sipp' && !existsSync(devicesMain)) throw new Error(`${devicesMain} is missing: run \`npm run build\``);
 }

@@ -24,7 +24,7 @@ export interface DnsZone {
   a: Record<string, string>;
 }
 
-export function dnsmasqArgs(addr: string, port: number, zone: DnsZone, opts: { logQueries?: boolean } = {}): string[] {
+export function dnsmasqArgs(addr: string, port: number, zone: DnsZone, opts: { logQueries?: boolean; ttl?: number } = {}): string[] {
   const args = [
     '--conf-file=/dev/null',
     `--port=${port}`,
@@ -38,6 +38,8 @@ export function dnsmasqArgs(addr: string, port: number, zone: DnsZone, opts: { l
     `--local=/${zone.domain}/`,
     // Fleet runs turn it off: thousands of log lines would be measured as DNS latency.
     ...(opts.logQueries === false ? [] : ['--log-queries']),
+    // dnsmasq answers its local records with TTL 0 unless told; a resolver cache needs a real one.
+    ...(opts.ttl !== undefined ? [`--local-ttl=${opts.ttl}`] : []),
   ];
   for (const [owner, recs] of Object.entries(zone.srv)) {
     for (const r of recs) args.push(`--srv-host=${owner},${r.host},${r.port},${r.priority},${r.weight}`);
@@ -54,7 +56,7 @@ export class Dnsmasq {
     readonly port: number,
     private readonly zone: DnsZone,
     private readonly dir: string,
-    private readonly opts: { logQueries?: boolean } = {},
+    private readonly opts: { logQueries?: boolean; ttl?: number } = {},
   ) {
     if (!existsSync(DNSMASQ_BIN)) throw new Error(`dnsmasq is not installed (${DNSMASQ_BIN}): apt-get install dnsmasq-base`);
   }

@@ -118,7 +118,7 @@ export function countHeldAors(dump: string): number {
 }
 
 export interface FleetResult {
-  client: 'siplogon' | 'sipp';
+  client: 'siplogon' | 'siplogon-shared-dns' | 'sipp';
   n: number;
   concurrency: number;
   ok: number;
@@ -147,8 +147,8 @@ export function formatFleetTable(rows: readonly FleetResult[]): string {
   const sep = '|---|---|---|---|---|---|---|---|---|---|---|';
   const lines = rows.map((r) => {
     const sipp = rows.find((x) => x.client === 'sipp' && x.n === r.n && x.error === undefined);
-    const ratio = r.client === 'siplogon' && sipp && sipp.perSecond > 0 && r.error === undefined ? `${(r.perSecond / sipp.perSecond).toFixed(2)}×` : '—';
-    const target = r.client === 'siplogon' ? '≥ SIPp rate; ≤ 20 KB/device' : '—';
+    const ratio = r.client !== 'sipp' && sipp && sipp.perSecond > 0 && r.error === undefined ? `${(r.perSecond / sipp.perSecond).toFixed(2)}×` : '—';
+    const target = r.client !== 'sipp' ? '≥ SIPp rate; ≤ 20 KB/device' : '—';
     if (r.error !== undefined) return `| ${r.n} | ${r.client} | ERROR ${r.error.replace(/\|/g, '/')} | | | | | | | | ${target} |`;
     return `| ${r.n} | ${r.client} | ${r.ok}/${r.n}${r.failed > 0 ? ` (${r.failed} failed)` : ''} | ${r.held} | ${r.perSecond.toFixed(0)} | ${ms(r.p50Ms)} | ${ms(r.p99Ms)} | ${kb(r.heapPerDevice)} | ${kb(r.rssPerDevice)} | ${ratio} | ${target} |`;
   });
