@@ -8,8 +8,8 @@
  *   --bench failover,cold,fleet (default failover)   --clients siplogon,baresip,linphone   --runs N (3)
  *   --scenarios none,dead1,dead2,killed,blackholed,comeback (failover; default all)
  *   --rtts 0,20,100 (cold)   --bound-ms N (150000)   --poll-ms N (20)   --settle-ms N (1000)
- *   --fleet-n 1000,10000 (fleet; default both)   --fleet-clients siplogon,sipp   --concurrency N (200)
- *   --smoke  siplogon only, one run, short bound, all three benches, fleet N=50 (CI: < 2 min)
+ *   --fleet-n 1000,10000 (fleet; default both)   --fleet-clients siplogon,siplogon-shared-dns,sipp (all)   --concurrency N (200)
+ *   --smoke  siplogon only (both fleet variants), one run, short bound, all three benches, fleet N=50 (CI: < 2 min)
  *   --keep-logs   --siplogon-main PATH (another build of the CLI)   --out DIR
  *   --siplogon-args="--stagger 100 --timeout 2000"  (appended to sign-in; note the =)
  */
