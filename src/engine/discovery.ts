@@ -126,19 +126,55 @@ export async function resolveCandidates(
         return;
       }
       const step = rec.begin('dns-host', `Resolve ${key} (A/AAAA)`, key, { origin });
-      const [a, aaaa] = await Promise.all([dns.query(key, 'A', o.signal), dns.query(key, 'AAAA', o.signal)]);
-      hostQueries.push(a, aaaa);
-      const addresses = [...(aaaa.addresses ?? []), ...(a.addresses ?? [])];
-      const detail = { a: a.outcome, aaaa: aaaa.outcome, addresses, server: a.server, timeoutMs: o.dnsTimeoutMs, ...(a.cached && aaaa.cached ? { cached: true } : {}) };
+      const [a, aaaa] = await bothFamilies(dns.query(key, 'A', o.signal), dns.query(key, 'AAAA', o.signal), o);
+      for (const r of [a, aaaa]) if (r) hostQueries.push(r);
+      const addresses = [...(aaaa?.addresses ?? []), ...(a?.addresses ?? [])];
+      const outcome = (r: DnsQueryResult | undefined): string => r?.outcome ?? `no answer within the ${o.resolutionDelayMs} ms resolution delay`;
+      const server = (a ?? aaaa)?.server;
+      const detail = { a: outcome(a), aaaa: outcome(aaaa), addresses, server, timeoutMs: o.dnsTimeoutMs, ...(a?.cached && aaaa?.cached ? { cached: true } : {}) };
       if (addresses.length > 0) {
         resolved.set(key, addresses);
         step.pass(detail);
       } else {
-        step.fail(new DnsError(a.outcome === 'timeout' ? 'DNS_TIMEOUT' : 'DNS_FAILED', `${key} does not resolve (A ${a.outcome}, AAAA ${aaaa.outcome})`, { stack: false }), detail);
+        step.fail(new DnsError(a?.outcome === 'timeout' ? 'DNS_TIMEOUT' : 'DNS_FAILED', `${key} does not resolve (A ${outcome(a)}, AAAA ${outcome(aaaa)})`, { stack: false }), detail);
       }
     }),
   );
   return { candidates: attachAddresses(list, resolved), hostQueries, resolved };
+}
+
+/**
+ * A and AAAA of one name (RFC 8305 §3): both when both answer; when one has answered with
+ * addresses, the other gets `resolutionDelayMs` more and is left out (undefined) if it is still
+ * silent. A name whose first answer has no addresses waits for the other in full (bounded by the
+ * DNS timeout). A query left behind settles on its own; its outcome is not needed.
+ */
+async function bothFamilies(
+  a: Promise<DnsQueryResult>,
+  aaaa: Promise<DnsQueryResult>,
+  o: Pick<ResolvedOptions, 'resolutionDelayMs' | 'clock'>,
+): Promise<[DnsQueryResult | undefined, DnsQueryResult | undefined]> {
+  let ra: DnsQueryResult | undefined;
+  let r6: DnsQueryResult | undefined;
+  const pa = a.then((r) => (ra = r));
+  const p6 = aaaa.then((r) => (r6 = r));
+  // The one left behind may still reject (ABORTED when the session stops): never unhandled.
+  pa.catch(() => undefined);
+  p6.catch(() => undefined);
+  await Promise.race([pa, p6]);
+  const first = ra ?? r6;
+  if (!first?.addresses?.length) {
+    await Promise.all([pa, p6]);
+    return [ra, r6];
+  }
+  if (ra && r6) return [ra, r6];
+  let timer: ReturnType<ResolvedOptions['clock']['setTimeout']> | undefined;
+  const delay = new Promise<void>((resolve) => {
+    timer = o.clock.setTimeout(resolve, o.resolutionDelayMs);
+  });
+  await Promise.race([Promise.all([pa, p6]), delay]);
+  o.clock.clearTimeout(timer);
+  return [ra, r6];
 }
 
 export function describeCandidate(c: Candidate): Record<string, unknown> {

@@ -37,6 +37,12 @@ export interface SignInOptions {
    * @defaultValue none: every session asks DNS itself
    */
   dnsCache?: DnsCache;
+  /**
+   * RFC 8305 §3 "Resolution Delay": once A or AAAA of a name has answered with addresses, wait at
+   * most this long for the other family, then go on without it (a resolver that drops AAAA
+   * queries must not cost the DNS timeout on every sign-in). @defaultValue 50
+   */
+  resolutionDelayMs?: number;
   /** Override the four SRV names (without the domain). */
   srvNames?: Partial<Record<SrvRole, string>>;
   /** Static name → addresses map, consulted before DNS (like curl --resolve). */
@@ -208,6 +214,7 @@ export function resolveOptions(o: SignInOptions): ResolvedOptions {
     dnsServers: o.dnsServers,
     dnsTimeoutMs: positive('dnsTimeoutMs', o.dnsTimeoutMs, 2000),
     dnsCache: o.dnsCache,
+    resolutionDelayMs: positive('resolutionDelayMs', o.resolutionDelayMs, 50, true),
     srvNames: o.srvNames ?? {},
     hosts: o.hosts ?? {},
     dhcp,
