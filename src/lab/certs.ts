@@ -2,7 +2,9 @@
  * In-process certificate authority for the lab: a CA and server certificates with the names the
  * lab's registrars must prove, generated at start so the demo needs nothing installed (no openssl).
  */
-import { generate } from 'selfsigned';
+// selfsigned (node-forge, @peculiar/*) costs ~90 ms to load: only the lab needs it, so it is
+// loaded when a lab starts, not by every `import 'siplogon'`.
+const generate: typeof import('selfsigned').generate = async (...args) => (await import('selfsigned')).generate(...args);
 
 export interface Pem {
   cert: string;
