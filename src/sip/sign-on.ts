@@ -5,7 +5,9 @@
  */
 import { lookup } from 'node:dns/promises';
 import net from 'node:net';
+import { isWithinDomain } from '../core/names.js';
 import { DnsError, RegistrationError, SiplogonError } from '../errors.js';
+import { parseUri } from './message.js';
 import { connectSip, type ConnectOptions, type SipConnection, type TlsInfo } from './connection.js';
 import { Registration, type RedirectContact, type RegisterOutcome, type RegistrationOptions } from './register.js';
 import { SipClient, type SipClientOptions } from './transaction.js';
@@ -31,6 +33,12 @@ export interface RegisterAtOptions {
   resolveTimeoutMs?: number;
   /** Redirects followed, default 3. */
   maxRedirects?: number;
+  /**
+   * Which registrars a 301/302 may send us to: a redirect is as untrusted as a DNS answer (it
+   * decides where the credentials go next). Default: hosts within the AoR's domain; IP literals
+   * and other domains are refused unless listed here.
+   */
+  allowedDomains?: readonly string[];
   clock?: RegistrationOptions['clock'];
   random?: RegistrationOptions['random'];
 }
@@ -88,6 +96,7 @@ export async function registerAt(target: RegistrarTarget, opts: RegisterAtOption
   const resolve = opts.resolve ?? defaultResolve;
   const hops: SignOnHop[] = [];
   const seen = new Set<string>();
+  const domains = [parseUri(opts.registration.aor).host, ...(opts.allowedDomains ?? [])];
   let cur: RegistrarTarget = target;
   for (;;) {
     seen.add(keyOf(cur));
@@ -119,9 +128,14 @@ export async function registerAt(target: RegistrarTarget, opts: RegisterAtOption
     hop.redirect = { status: outcome.status, contacts: outcome.contacts };
     registration.close();
     conn.close();
-    const next = outcome.contacts[0]!;
-    const nextTarget: RegistrarTarget = { host: next.host, port: next.port, transport: next.transport };
     const details = { hops: hops.map((h) => ({ host: h.host, port: h.port, transport: h.transport, redirect: h.redirect })) };
+    // The first Contact (highest q) the policy allows; the others are the backups.
+    const next = outcome.contacts.find((c) => domains.some((d) => isWithinDomain(c.host, d)));
+    if (!next) {
+      const named = outcome.contacts.map((c) => `${c.host}:${c.port}`).join(', ');
+      throw new RegistrationError('REDIRECT_INVALID', `${cur.host}:${cur.port} redirected to registrars outside ${domains.join(', ')} (${named}); refused`, { details });
+    }
+    const nextTarget: RegistrarTarget = { host: next.host, port: next.port, transport: next.transport };
     if (seen.has(keyOf(nextTarget))) {
       throw new RegistrationError('REDIRECT_LOOP', `redirect loop: ${cur.host}:${cur.port} sent us back to ${next.host}:${next.port}`, { details });
     }

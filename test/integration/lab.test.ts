@@ -6,6 +6,7 @@ import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { startLab, type Lab } from '../../src/lab/lab.js';
 import { diagnose } from '../../src/diagnose/diagnose.js';
+import { SiplogonError } from '../../src/errors.js';
 
 const CLI = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
 let lab: Lab;
@@ -138,4 +139,43 @@ test('dnsCache: a second session sharing the cache discovers from it (SRV answer
   assert.equal(report.result, 'pass');
   const diagSrv = report.steps.filter((st) => st.kind === 'dns-srv');
   assert.ok(diagSrv.length === 4 && diagSrv.every((st) => st.detail['cached'] === undefined), 'the diagnosis sees the network as it is');
+});
+
+test('registerAt: a redirect outside the AoR\'s domain is refused (REDIRECT_INVALID) unless allowed; a later Contact inside it is followed', async () => {
+  const { startLabRegistrar } = await import('../../src/lab/registrar.js');
+  const { registerAt } = await import('../../src/sip/sign-on.js');
+  const pool1 = lab.pool1;
+  // Directors of their own on 127.0.20.47/.48 (the lab registrars listen on fixed ports).
+  const director = async (address: string, contacts: string[]) =>
+    startLabRegistrar({ name: `dir.${lab.domain}`, address, tlsPort: 5061, tcpPort: 5060, domain: lab.domain, users: {}, ca: lab.ca, redirectTo: contacts });
+  const poolContact = `sip:pool1.${lab.domain}:${pool1.tcpPort};transport=tcp`;
+  const mixed = await director('127.0.20.47', ['sip:evil.other.test:5060;transport=tcp', poolContact]);
+  const only = await director('127.0.20.48', ['sip:evil.other.test:5060;transport=tcp']);
+  const resolved: string[] = [];
+  const opts = (allowedDomains?: string[]) => ({
+    registration: { aor: lab.user, password: () => lab.password, expires: 60 },
+    resolve: async (name: string) => {
+      resolved.push(name);
+      if (name === `pool1.${lab.domain}`) return pool1.address;
+      throw new Error('NXDOMAIN');
+    },
+    ...(allowedDomains ? { allowedDomains } : {}),
+  });
+  try {
+    const r = await registerAt({ host: mixed.address, port: mixed.tcpPort, transport: 'tcp' }, opts());
+    try {
+      assert.equal(r.hops.at(-1)?.host, `pool1.${lab.domain}`, 'the first Contact outside acme.test is skipped, the next one followed');
+    } finally {
+      await r.registration.unregister().catch(() => undefined);
+      r.connection.close();
+    }
+    await assert.rejects(registerAt({ host: only.address, port: only.tcpPort, transport: 'tcp' }, opts()), (e: unknown) => SiplogonError.is(e, 'REDIRECT_INVALID') && /evil\.other\.test/.test((e as Error).message));
+    assert.ok(!resolved.includes('evil.other.test'), 'a refused registrar is not even resolved');
+    // Allowed explicitly: it is followed (and here fails to resolve).
+    await assert.rejects(registerAt({ host: only.address, port: only.tcpPort, transport: 'tcp' }, opts(['other.test'])), (e: unknown) => SiplogonError.is(e, 'DNS_FAILED'));
+    assert.ok(resolved.includes('evil.other.test'));
+  } finally {
+    await mixed.stop();
+    await only.stop();
+  }
 });

@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import net from 'node:net';
 import { Option, type Command } from 'commander';
 import { SiplogonError, UsageError } from '../../errors.js';
+import { collect } from '../common.js';
 import type { SignOnResult } from '../../sip/sign-on.js';
 
 interface RegisterCliOptions {
@@ -13,6 +14,7 @@ interface RegisterCliOptions {
   resolve: string[];
   timeout: string;
   expires: string;
+  allowDomain: string[];
   json?: boolean;
 }
 
@@ -50,9 +52,10 @@ export function addRegisterCommand(program: Command): void {
     .requiredOption('--user <aor>', 'address of record, e.g. sip:alice@example.test')
     .requiredOption('--password-env <VAR>', 'environment variable holding the password (never pass it on the command line)')
     .option('--ca <file>', 'PEM CA bundle to trust instead of the system roots')
-    .option('--resolve <name:address>', 'map a name to an address (repeatable), like curl --resolve', (v: string, acc: string[]) => [...acc, v], [] as string[])
+    .option('--resolve <name:address>', 'map a name to an address (repeatable), like curl --resolve', collect, [] as string[])
     .option('--timeout <ms>', 'connect / TLS / transaction timeout in ms', '10000')
     .option('--expires <s>', 'requested registration lifetime in seconds', '600')
+    .option('--allow-domain <domain>', 'accept redirects to registrars in this domain too (repeatable; default: the AoR\'s domain only)', collect, [] as string[])
     .option('--json', 'print a JSON object instead of text')
     .action(async (o: RegisterCliOptions) => {
       const started = performance.now();
@@ -87,6 +90,7 @@ export function addRegisterCommand(program: Command): void {
             connect: { connectTimeoutMs: timeout, ...(ca ? { ca } : {}) },
             client: { timerFMs: timeout },
             resolve: async (name) => map.get(name.toLowerCase()) ?? defaultResolve(name),
+            allowedDomains: o.allowDomain,
           },
         );
         const last = result.hops.at(-1)!;
