@@ -9,6 +9,7 @@ import { systemClock, type Clock } from '../core/clock.js';
 import type { DnsQueryResult } from '../core/types.js';
 import { UsageError } from '../errors.js';
 
+
 export interface DnsCacheOptions {
   /** Entries kept; the least recently used goes first. @defaultValue 10000 */
   maxEntries?: number;
@@ -34,6 +35,13 @@ interface Entry {
   expiresAt: number;
 }
 
+/** @internal A query in flight that several askers wait on; cancelled when the last one gives up. */
+export interface SharedQuery {
+  readonly promise: Promise<DnsQueryResult>;
+  waiters: number;
+  cancel(): void;
+}
+
 function positiveInt(name: string, v: number | undefined, dflt: number): number {
   if (v === undefined) return dflt;
   if (!Number.isInteger(v) || v < 1) throw new UsageError('INVALID_OPTION', `DnsCache ${name} must be a positive integer, got ${String(v)}`);
@@ -50,7 +58,7 @@ function deepFreeze<T>(v: T): T {
 
 export class DnsCache {
   private readonly entries = new Map<string, Entry>();
-  private readonly inflight = new Map<string, Promise<DnsQueryResult>>();
+  private readonly inflight = new Map<string, SharedQuery>();
   private readonly maxEntries: number;
   private readonly maxTtlMs: number;
   private readonly maxNegativeTtlMs: number;
@@ -107,21 +115,29 @@ export class DnsCache {
   }
 
   /** @internal A query for this key already in flight, if any. */
-  pending(key: string): Promise<DnsQueryResult> | undefined {
-    const p = this.inflight.get(key);
-    if (p) this.counts.shared++;
-    return p;
+  pending(key: string): SharedQuery | undefined {
+    const q = this.inflight.get(key);
+    if (q) this.counts.shared++;
+    return q;
   }
 
-  /** @internal Registers a query in flight; its outcome is stored and the registration removed. */
-  track(key: string, p: Promise<DnsQueryResult>): void {
-    this.inflight.set(key, p);
-    p.then(
-      (r) => this.put(key, r),
-      () => undefined,
-    ).finally(() => {
-      if (this.inflight.get(key) === p) this.inflight.delete(key);
-    });
+  /**
+   * @internal Registers a query in flight. Its result reaches every waiter frozen (they share it),
+   * is stored if cacheable, and the registration goes when it settles.
+   */
+  track(key: string, run: Promise<DnsQueryResult>, cancel: () => void): SharedQuery {
+    const promise = run.then((r) => deepFreeze(r));
+    const q: SharedQuery = { promise, waiters: 0, cancel };
+    this.inflight.set(key, q);
+    promise
+      .then(
+        (r) => this.put(key, r),
+        () => undefined,
+      )
+      .finally(() => {
+        if (this.inflight.get(key) === q) this.inflight.delete(key);
+      });
+    return q;
   }
 
   stats(): DnsCacheStats {

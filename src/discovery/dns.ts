@@ -10,7 +10,7 @@ import { readFileSync } from 'node:fs';
 import { randomId16 } from '../random.js';
 import * as dnsPacket from 'dns-packet';
 import { DnsError, SiplogonError, UsageError } from '../errors.js';
-import { DnsCache } from './dns-cache.js';
+import { DnsCache, type SharedQuery } from './dns-cache.js';
 import { systemClock, type Clock, type TimerHandle } from '../core/clock.js';
 import { DEFAULT_SRV_NAMES, type DnsOutcome, type DnsQueryResult, type SrvRecord, type SrvRole } from '../core/types.js';
 
@@ -208,8 +208,10 @@ export function interpretResponse(
     }
     if (bad > 0) notes.push(`${bad} invalid SRV record(s) ignored (bad target or port)`);
     if (srv.length === 0) return { outcome: 'error', detail: notes.join('; ') };
-    const ttl = minTtl([...ttls, ...recordTtls]);
-    const glue = glueOf(msg, srv, maxRecords);
+    const glueTtls: number[] = [];
+    const glue = glueOf(msg, srv, maxRecords, glueTtls);
+    // The answer is only as fresh as the addresses that came with it (they are used as answers).
+    const ttl = minTtl([...ttls, ...recordTtls, ...glueTtls]);
     return { outcome: 'answer', srv, ...(glue ? { glue } : {}), ...(ttl !== undefined ? { ttl } : {}), ...(notes.length ? { detail: notes.join('; ') } : {}) };
   }
 
@@ -234,7 +236,7 @@ export function interpretResponse(
  * A/AAAA records in the additional section for names that are targets of this SRV answer only —
  * anything else there is ignored. Addresses are validated like answers to our own A/AAAA queries.
  */
-function glueOf(msg: Decoded, srv: readonly SrvRecord[], maxRecords: number): Record<string, string[]> | undefined {
+function glueOf(msg: Decoded, srv: readonly SrvRecord[], maxRecords: number, ttls: number[]): Record<string, string[]> | undefined {
   const targets = new Set(srv.filter((r) => r.target !== '.').map((r) => normName(r.target)));
   const out: Record<string, string[]> = {};
   let count = 0;
@@ -245,6 +247,7 @@ function glueOf(msg: Decoded, srv: readonly SrvRecord[], maxRecords: number): Re
     const list = (out[owner] ??= []);
     if (!list.includes(a.data)) {
       list.push(a.data);
+      if (typeof a.ttl === 'number') ttls.push(a.ttl);
       count++;
     }
   }
@@ -319,20 +322,25 @@ export class DnsClient {
     const qname = name.replace(/\.$/, '');
     const cache = this.options.cache;
     if (!cache) return this.run(qname, type, signal, this.inflight);
-    const key = DnsCache.key((this.serversKey ??= this.servers.map(formatServer).join(',')), qname, type);
+    // Clients with other servers or other bounds do not share queries (a 500 ms asker must not
+    // wait on a 5 s query); cached answers are the same whoever asked, but the key stays one.
+    this.cacheKeyPrefix ??= `${this.servers.map(formatServer).join(',')}|${this.timeoutMs}|${this.retransmitMs}|${this.maxRecords}`;
+    const key = DnsCache.key(this.cacheKeyPrefix, qname, type);
     const hit = cache.get(key);
     if (hit) return Promise.resolve({ ...hit, latencyMs: 0, cached: true });
     let shared = cache.pending(key);
     if (!shared) {
-      // Owned by no caller: one asker's abort or close must not fail the others waiting on it.
-      // It ends by itself within timeoutMs.
-      shared = this.run(qname, type, undefined, new Set());
-      cache.track(key, shared);
+      // Owned by no single asker: one giving up must not fail the others; it is cancelled only
+      // when every asker has given up, and otherwise ends by itself within timeoutMs.
+      const hooks = new Set<() => void>();
+      shared = cache.track(key, this.run(qname, type, undefined, hooks), () => {
+        for (const abort of [...hooks]) abort();
+      });
     }
     return this.await(shared, signal);
   }
 
-  private serversKey: string | undefined;
+  private cacheKeyPrefix: string | undefined;
 
   private run(qname: string, type: DnsQueryType, signal: AbortSignal | undefined, inflight: Set<() => void>): Promise<DnsQueryResult> {
     return new Promise<DnsQueryResult>((resolve, reject) => {
@@ -341,24 +349,34 @@ export class DnsClient {
   }
 
   /** Waits for a shared query, giving up (ABORTED) on this caller's signal or this client's close. */
-  private await(shared: Promise<DnsQueryResult>, signal: AbortSignal | undefined): Promise<DnsQueryResult> {
+  private await(shared: SharedQuery, signal: AbortSignal | undefined): Promise<DnsQueryResult> {
+    shared.waiters++;
     return new Promise<DnsQueryResult>((resolve, reject) => {
-      const abort = (): void => {
-        done();
-        reject(abortedError());
-      };
+      let waiting = true;
       const done = (): void => {
+        waiting = false;
         signal?.removeEventListener('abort', abort);
         this.inflight.delete(abort);
+        shared.waiters--;
+      };
+      const abort = (): void => {
+        if (!waiting) return;
+        done();
+        // Nobody left to answer: stop the retransmissions.
+        if (shared.waiters === 0) shared.cancel();
+        reject(abortedError());
       };
       signal?.addEventListener('abort', abort, { once: true });
       this.inflight.add(abort);
-      shared.then(
+      shared.promise.then(
         (r) => {
+          if (!waiting) return;
           done();
-          resolve(r);
+          // Each asker gets its own object; the arrays inside are shared and frozen.
+          resolve({ ...r });
         },
         (e: unknown) => {
+          if (!waiting) return;
           done();
           reject(e);
         },
@@ -386,9 +404,13 @@ export class DnsClient {
 /**
  * One UDP socket per address family, shared by the queries a client has in flight and closed as
  * soon as none is left. A discovery asks ~10 questions at once; a socket each cost more CPU than
- * the rest of a fleet sign-in (bench/fleet). Spoofing resistance stays RFC 5452's: the socket
- * gets a fresh random port per burst, every query a random ID unique on that socket, and an
- * answer must come from a server that query asked and echo its question.
+ * the rest of a fleet sign-in (bench/fleet). Against blind spoofing (RFC 5452) the socket gets a
+ * fresh random port per burst and every query a random ID unique on that socket; an answer must
+ * come from a server that query asked and echo its question. A forged datagram must hit the port
+ * and one of the N IDs in flight — the same N / (ports × 65536) odds as N sockets with one query
+ * each — but N queries on one port are N targets behind one guessed port, which is why RFC 5452
+ * prefers several ports; a client's burst is ~10 queries, and a shared DnsCache (which would
+ * spread one forgery to many lines) keeps only what the client's checks accepted.
  */
 class UdpMux {
   private socket: UdpSocket | undefined;

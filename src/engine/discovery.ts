@@ -172,8 +172,11 @@ async function bothFamilies(
   const delay = new Promise<void>((resolve) => {
     timer = o.clock.setTimeout(resolve, o.resolutionDelayMs);
   });
-  await Promise.race([Promise.all([pa, p6]), delay]);
-  o.clock.clearTimeout(timer);
+  try {
+    await Promise.race([Promise.all([pa, p6]), delay]);
+  } finally {
+    o.clock.clearTimeout(timer);
+  }
   return [ra, r6];
 }
 

@@ -35,8 +35,8 @@ export interface RegisterAtOptions {
   maxRedirects?: number;
   /**
    * Which registrars a 301/302 may send us to: a redirect is as untrusted as a DNS answer (it
-   * decides where the credentials go next). Default: hosts within the AoR's domain; IP literals
-   * and other domains are refused unless listed here.
+   * decides where the credentials go next). Default: hosts within the AoR's domain; other
+   * domains are refused unless listed here, IP literals always (no name to hold the registrar to).
    */
   allowedDomains?: readonly string[];
   clock?: RegistrationOptions['clock'];
@@ -129,12 +129,13 @@ export async function registerAt(target: RegistrarTarget, opts: RegisterAtOption
     registration.close();
     conn.close();
     const details = { hops: hops.map((h) => ({ host: h.host, port: h.port, transport: h.transport, redirect: h.redirect })) };
-    // The first Contact (highest q) the policy allows; the others are the backups.
-    const next = outcome.contacts.find((c) => domains.some((d) => isWithinDomain(c.host, d)));
-    if (!next) {
+    // The first Contact (highest q) the policy allows and we have not been to; the others are backups.
+    const allowed = outcome.contacts.filter((c) => !net.isIP(c.host) && domains.some((d) => isWithinDomain(c.host, d)));
+    if (allowed.length === 0) {
       const named = outcome.contacts.map((c) => `${c.host}:${c.port}`).join(', ');
       throw new RegistrationError('REDIRECT_INVALID', `${cur.host}:${cur.port} redirected to registrars outside ${domains.join(', ')} (${named}); refused`, { details });
     }
+    const next = allowed.find((c) => !seen.has(keyOf(c))) ?? allowed[0]!;
     const nextTarget: RegistrarTarget = { host: next.host, port: next.port, transport: next.transport };
     if (seen.has(keyOf(nextTarget))) {
       throw new RegistrationError('REDIRECT_LOOP', `redirect loop: ${cur.host}:${cur.port} sent us back to ${next.host}:${next.port}`, { details });

@@ -46,3 +46,13 @@ test('SRV without additional records has no glue', () => {
   const r = interpretResponse(decodeStrict(answer([])), '_sipinternaltls._tcp.acme.test', 'SRV');
   assert.equal(r.glue, undefined);
 });
+
+test('SRV glue: the answer\'s TTL is the smallest of the SRV records and the glue it uses (a cache must not outlive the addresses)', () => {
+  const r = interpretResponse(
+    decodeStrict(answer([{ type: 'A', name: 'pool1.acme.test', ttl: 7, data: '10.0.0.1' }, { type: 'A', name: 'www.bank.example', ttl: 1, data: '10.6.6.6' }])),
+    '_sipinternaltls._tcp.acme.test',
+    'SRV',
+  );
+  assert.deepEqual(r.glue, { 'pool1.acme.test': ['10.0.0.1'] });
+  assert.equal(r.ttl, 7, 'the glue A record\'s 7 s, not the SRV records\' 60 s (the ignored record does not count)');
+});
