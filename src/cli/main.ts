@@ -13,7 +13,7 @@ import { addDiscoverCommand } from './commands/discover.js';
 import { addSignInCommand } from './commands/sign-in.js';
 import { addDiagnoseCommand } from './commands/diagnose.js';
 import { addLabCommand } from './commands/lab.js';
-import { toolVersion } from './version.js';
+import { toolVersion } from '../version.js';
 
 export function buildProgram(): Command {
   const program = new Command();

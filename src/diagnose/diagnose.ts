@@ -3,7 +3,7 @@
  * runs the sign-in engine once with a step recorder, signs off again, and reports where sign-in
  * failed with a plain-language diagnosis and the fix. Same code path as signIn(), by design.
  */
-import { createRequire } from 'node:module';
+import { toolVersion } from '../version.js';
 import { SignInSession, type Registered } from '../engine/session.js';
 import type { SignInOptions } from '../engine/options.js';
 import { StepRecorder, type StepListener, type StepRecord } from '../engine/steps.js';
@@ -33,14 +33,7 @@ export interface DiagnoseOptions extends SignInOptions {
   onStep?: StepListener;
 }
 
-export function toolVersion(): string {
-  try {
-    const req = createRequire(import.meta.url);
-    return (req('../../../package.json') as { version: string }).version;
-  } catch {
-    return '0.0.0';
-  }
-}
+export { toolVersion };
 
 export async function diagnose(options: DiagnoseOptions): Promise<DiagnosisReport> {
   const { onStep, ...signInOptions } = options;
