@@ -48,6 +48,11 @@ export interface RaceOptions {
   tlsPatienceMs?: number;
   /** Overall bound for the whole race; none by default (each attempt should have its own). */
   deadlineMs?: number;
+  /**
+   * Entries may also arrive after the start (`expect` / `add`: names still resolving); the list
+   * given to the constructor may then be empty.
+   */
+  openEnded?: boolean;
   onCommand: (cmd: RaceCommand) => void;
 }
 
@@ -64,9 +69,12 @@ function checkMs(name: string, v: number | undefined, min: number): void {
 }
 
 export class StaggeredRace {
-  private readonly entries: readonly RaceEntryInfo[];
+  private readonly entries: RaceEntryInfo[];
   private readonly states: EntryState[];
   private readonly errors: unknown[];
+  /** Sources that may still add entries, by the transport they would add. */
+  private readonly expected = { tls: 0, tcp: 0 };
+  private lastStartAt = 0;
   private readonly clock: Clock;
   private readonly staggerMs: number;
   private readonly patienceMs: number;
@@ -82,7 +90,7 @@ export class StaggeredRace {
   private flushing = false;
 
   constructor(entries: readonly RaceEntryInfo[], opts: RaceOptions) {
-    if (entries.length === 0) throw new SignInError('NO_CANDIDATES', 'nothing to race: the candidate list is empty');
+    if (entries.length === 0 && !opts.openEnded) throw new SignInError('NO_CANDIDATES', 'nothing to race: the candidate list is empty');
     checkMs('staggerMs', opts.staggerMs, 10);
     checkMs('tlsPatienceMs', opts.tlsPatienceMs, 0);
     checkMs('deadlineMs', opts.deadlineMs, 1);
@@ -111,6 +119,8 @@ export class StaggeredRace {
     this.startedAt = this.clock.now();
     if (this.deadlineMs !== undefined) this.deadlineTimer = this.clock.setTimeout(() => this.onDeadline(), this.deadlineMs);
     this.startNext();
+    // Open-ended with nothing yet: all-failed at once unless a source may still add entries.
+    if (this.entries.length === 0) this.settleIfDecided();
     this.flush();
   }
 
@@ -146,6 +156,52 @@ export class StaggeredRace {
     this.flush();
   }
 
+  /**
+   * A source (a name still resolving) that may add entries of this transport: while it is open, a
+   * TLS one keeps TCP successes held, and no source open means the race can end all-failed.
+   * Returns the call that closes it (idempotent).
+   */
+  expect(transport: SipTransport): () => void {
+    this.expected[transport]++;
+    let open = true;
+    return () => {
+      if (!open) return;
+      open = false;
+      this.expected[transport]--;
+      if (this._state !== 'running') return;
+      this.settleIfDecided();
+      this.flush();
+    };
+  }
+
+  /**
+   * Appends entries that arrived late, ranked after every entry already in the race. They start
+   * at once when nothing is running, else when the stagger since the last start has passed.
+   */
+  add(entries: readonly RaceEntryInfo[]): number[] {
+    const first = this.entries.length;
+    for (const e of entries) {
+      this.entries.push({ transport: e.transport });
+      this.states.push('pending');
+      this.errors.push(undefined);
+    }
+    const indices = entries.map((_e, k) => first + k);
+    if (this._state === 'running' && entries.length > 0 && this.staggerTimer === undefined) {
+      if (!this.states.includes('running')) this.startNext();
+      else {
+        const wait = Math.max(0, this.lastStartAt + this.staggerMs - this.clock.now());
+        this.staggerTimer = this.clock.setTimeout(() => {
+          this.staggerTimer = undefined;
+          if (this._state !== 'running') return;
+          this.startNext();
+          this.flush();
+        }, wait);
+      }
+      this.flush();
+    }
+    return indices;
+  }
+
   /** Stop everything (caller gave up): running and held attempts are cancelled. */
   abort(): void {
     if (this._state !== 'running' && this._state !== 'idle') return;
@@ -171,6 +227,7 @@ export class StaggeredRace {
     if (this.next >= this.entries.length) return;
     const i = this.next++;
     this.states[i] = 'running';
+    this.lastStartAt = this.clock.now();
     this.emit({ type: 'start', index: i, at: this.clock.now() });
     this.clock.clearTimeout(this.staggerTimer);
     this.staggerTimer = undefined;
@@ -189,6 +246,7 @@ export class StaggeredRace {
   }
 
   private tlsStillPossible(): boolean {
+    if (this.expected.tls > 0) return true;
     return this.entries.some((e, i) => e.transport === 'tls' && (this.states[i] === 'running' || this.states[i] === 'pending'));
   }
 
@@ -215,7 +273,7 @@ export class StaggeredRace {
       this.win(h, 'every TLS attempt failed: held TCP accepted');
       return;
     }
-    if (this.states.every((s) => s === 'failed')) this.endAllFailed();
+    if (this.states.every((s) => s === 'failed') && this.expected.tls + this.expected.tcp === 0) this.endAllFailed();
   }
 
   private onDeadline(): void {

@@ -219,3 +219,71 @@ test('expandRaceTargets: interleaves families within a candidate (RFC 8305 §4),
     '2:192.0.2.2:tcp', '2:2001:db8::9:tcp',
   ]);
 });
+
+test('race, late entries: an entry added while #0 hangs starts one stagger after #0, not at once; one added when nothing runs starts at once', () => {
+  const { clock, race, starts, of } = setup(['tls'], { openEnded: true });
+  const done = race.expect('tls');
+  race.start();
+  clock.advance(100);
+  assert.deepEqual(race.add([{ transport: 'tls' }]), [1]);
+  done();
+  assert.deepEqual(starts(), [[0, 0]], 'within the stagger of #0: waits');
+  clock.advance(150);
+  assert.deepEqual(starts(), [[0, 0], [1, 250]]);
+  const done2 = race.expect('tcp');
+  race.failed(0, err('CONNECT_REFUSED'));
+  race.failed(1, err('CONNECT_REFUSED'));
+  assert.equal(of('all-failed').length, 0, 'not over while a source may still add entries');
+  clock.advance(1000);
+  race.add([{ transport: 'tcp' }]);
+  assert.deepEqual(starts().at(-1), [2, 1250], 'nothing running: started at once');
+  done2();
+  race.failed(2, err('CONNECT_REFUSED'));
+  assert.deepEqual(of('all-failed').map((f) => f.failures.map((x) => x.status)), [['failed', 'failed', 'failed']]);
+});
+
+test('race, late entries: a TCP success is held while a TLS name is still resolving; TLS added late wins; if it never comes the TCP wins at patience or when the source closes', () => {
+  {
+    const { clock, race, of } = setup(['tcp'], { openEnded: true, tlsPatienceMs: 2000 });
+    const done = race.expect('tls');
+    race.start();
+    race.succeeded(0);
+    assert.equal(of('hold').length, 1, 'TLS may still come: held');
+    clock.advance(300);
+    race.add([{ transport: 'tls' }]);
+    done();
+    race.succeeded(1);
+    assert.deepEqual(of('winner').map((w) => w.index), [1], 'the TLS entry wins over the held TCP');
+    assert.deepEqual(of('cancel').map((c) => c.index), [0]);
+  }
+  {
+    const { race, of } = setup(['tcp'], { openEnded: true, tlsPatienceMs: 2000 });
+    const done = race.expect('tls');
+    race.start();
+    race.succeeded(0);
+    done(); // the TLS name did not resolve
+    assert.deepEqual(of('winner').map((w) => [w.index, w.reason]), [[0, 'every TLS attempt failed: held TCP accepted']]);
+  }
+  {
+    const { clock, race, of } = setup(['tcp'], { openEnded: true, tlsPatienceMs: 2000 });
+    race.expect('tls'); // never closes
+    race.start();
+    race.succeeded(0);
+    clock.advance(2000);
+    assert.deepEqual(of('winner').map((w) => w.index), [0], 'patience bounds the wait for a name that never resolves');
+  }
+});
+
+test('race, open-ended: no entries and no source → all-failed at start; an empty closed race is not left hanging', () => {
+  const { race, of } = setup([], { openEnded: true });
+  race.start();
+  assert.equal(race.state, 'all-failed');
+  assert.equal(of('all-failed').length, 1);
+  assert.throws(() => setup([]), (e: unknown) => SiplogonError.is(e, 'NO_CANDIDATES'));
+  const b = setup([], { openEnded: true });
+  const done = b.race.expect('tcp');
+  b.race.start();
+  assert.equal(b.race.state, 'running');
+  done();
+  assert.equal(b.race.state, 'all-failed');
+});
