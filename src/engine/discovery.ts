@@ -11,6 +11,7 @@ import { dnsResultError, type DnsClient } from '../discovery/dns.js';
 import { DhcpError, DnsError, SignInError } from '../errors.js';
 import type { ResolvedOptions } from './options.js';
 import type { StepRecorder } from './steps.js';
+import type { LateCandidate } from './race.js';
 import { isIP } from 'node:net';
 
 export interface DiscoveryOutcome {
@@ -21,6 +22,8 @@ export interface DiscoveryOutcome {
   plan?: CandidatePlan;
   /** Ordered, resolved candidates. */
   candidates: Candidate[];
+  /** Candidates ranked after those, whose names were still resolving: they join the race late. */
+  later?: LateCandidate[];
   /** Seed's cache trigger: DHCP and SRV both gave nothing, or nothing they named resolved. */
   discoveryFailed: boolean;
   /** The core's cache decision with its reason (absent with --target-fqdn: no cache bypass there). */
@@ -53,16 +56,17 @@ export async function runDiscovery(o: ResolvedOptions, rec: StepRecorder, dns: D
   // Addresses the SRV answers already carried (additional section) save a round trip per name.
   const glue = new Map<string, string[]>();
   for (const r of Object.values(srv)) for (const [name, addrs] of Object.entries(r?.glue ?? {})) glue.set(name, addrs);
-  const { candidates, hostQueries } = await resolveCandidates(plan.candidates, plan.hostsToResolve, o, rec, dns, glue);
+  const { candidates, hostQueries, later, pending } = await resolveProgressively(plan.candidates, plan.hostsToResolve, o, rec, dns, glue);
   const planDetail = {
     candidates: candidates.map(describeCandidate),
-    unresolved: plan.candidates.filter((c) => !candidates.includes(c) && c.addresses.length === 0).map(describeCandidate),
+    unresolved: plan.candidates.filter((c) => !candidates.includes(c) && c.addresses.length === 0 && !pending.includes(c.fqdn)).map(describeCandidate),
     rejected: plan.rejected.map((r) => ({ ...describeCandidate(r.candidate), reason: r.reason })),
+    ...(pending.length ? { stillResolving: pending } : {}),
   };
   if (candidates.length > 0) planStep.pass(planDetail);
   else planStep.fail(new SignInError('NO_CANDIDATES', `no registrar found for ${o.domain}`), planDetail);
   const cacheDecision = shouldUseCache({ plan, resolved: candidates });
-  return { mode: 'discovery', ...(dhcp ? { dhcp } : {}), srv, hostQueries, plan, candidates, discoveryFailed: cacheDecision.useCache, cacheDecision };
+  return { mode: 'discovery', ...(dhcp ? { dhcp } : {}), srv, hostQueries, plan, candidates, ...(later.length ? { later } : {}), discoveryFailed: cacheDecision.useCache, cacheDecision };
 }
 
 async function runDhcp(o: ResolvedOptions, rec: StepRecorder): Promise<DhcpInformResult | undefined> {
@@ -109,38 +113,117 @@ export async function resolveCandidates(
 ): Promise<{ candidates: Candidate[]; hostQueries: DnsQueryResult[]; resolved: Map<string, string[]> }> {
   const resolved = new Map<string, string[]>();
   const hostQueries: DnsQueryResult[] = [];
-  await Promise.all(
-    hosts.map(async (host) => {
-      const key = host.toLowerCase().replace(/\.$/, '');
-      const fixed = o.hosts[key] ?? o.hosts[host];
-      const origin = list.find((c) => c.fqdn === key)?.origin;
-      if (fixed) {
-        resolved.set(key, [...fixed]);
-        rec.begin('dns-host', `Resolve ${key}`, key, { origin, addresses: fixed, via: 'static hosts' }).pass();
-        return;
-      }
-      const glued = known.get(key);
-      if (glued?.length) {
-        resolved.set(key, [...glued]);
-        rec.begin('dns-host', `Resolve ${key} (from the SRV answer)`, key, { origin, addresses: glued, via: 'SRV additional section' }).pass();
-        return;
-      }
-      const step = rec.begin('dns-host', `Resolve ${key} (A/AAAA)`, key, { origin });
-      const [a, aaaa] = await bothFamilies(dns.query(key, 'A', o.signal), dns.query(key, 'AAAA', o.signal), o);
-      for (const r of [a, aaaa]) if (r) hostQueries.push(r);
-      const addresses = [...(aaaa?.addresses ?? []), ...(a?.addresses ?? [])];
-      const outcome = (r: DnsQueryResult | undefined): string => r?.outcome ?? `no answer within the ${o.resolutionDelayMs} ms resolution delay`;
-      const server = (a ?? aaaa)?.server;
-      const detail = { a: outcome(a), aaaa: outcome(aaaa), addresses, server, timeoutMs: o.dnsTimeoutMs, ...(a?.cached && aaaa?.cached ? { cached: true } : {}) };
-      if (addresses.length > 0) {
-        resolved.set(key, addresses);
-        step.pass(detail);
-      } else {
-        step.fail(new DnsError(a?.outcome === 'timeout' ? 'DNS_TIMEOUT' : 'DNS_FAILED', `${key} does not resolve (A ${outcome(a)}, AAAA ${outcome(aaaa)})`, { stack: false }), detail);
-      }
-    }),
-  );
+  await Promise.all(hosts.map((host) => resolveHost(host, list, o, rec, dns, known, resolved, hostQueries)));
   return { candidates: attachAddresses(list, resolved), hostQueries, resolved };
+}
+
+/**
+ * Like resolveCandidates, but does not wait for every name: once a candidate has addresses, the
+ * others get `resolutionDelayMs` more; then the longest prefix (in preference order) whose names
+ * have settled is returned to race at once, and the rest come as `later`, to join the race as
+ * their names resolve. When everything answers in time this is exactly resolveCandidates.
+ */
+export async function resolveProgressively(
+  list: readonly Candidate[],
+  hosts: readonly string[],
+  o: ResolvedOptions,
+  rec: StepRecorder,
+  dns: DnsClient,
+  known: ReadonlyMap<string, readonly string[]> = new Map(),
+): Promise<{ candidates: Candidate[]; hostQueries: DnsQueryResult[]; later: LateCandidate[]; pending: string[] }> {
+  const resolved = new Map<string, string[]>();
+  const hostQueries: DnsQueryResult[] = [];
+  const norm = (n: string): string => n.toLowerCase().replace(/\.$/, '');
+  const jobs = new Map<string, Promise<void>>();
+  for (const host of hosts) jobs.set(norm(host), resolveHost(host, list, o, rec, dns, known, resolved, hostQueries));
+  const done = list.map((c) => c.addresses.length > 0 || !jobs.has(norm(c.fqdn)));
+  const settledOf = (k: number): Promise<void> => (done[k] ? Promise.resolve() : (jobs.get(norm(list[k]!.fqdn)) as Promise<void>));
+  const laterFrom = (n: number): LateCandidate[] =>
+    list.slice(n).map((c, i) => ({ transport: c.transport, ready: settledOf(n + i).then(() => attachAddresses([c], resolved)[0]) }));
+
+  return new Promise((resolve, reject) => {
+    let finished = false;
+    let graceOver = false;
+    let timer: ReturnType<ResolvedOptions['clock']['setTimeout']> | undefined;
+    const finish = (n: number): void => {
+      finished = true;
+      o.clock.clearTimeout(timer);
+      // hostQueries keeps filling as the later names settle.
+      const pending = list.slice(n).filter((_c, i) => !done[n + i]).map((c) => c.fqdn);
+      resolve({ candidates: attachAddresses(list.slice(0, n), resolved), hostQueries, later: laterFrom(n), pending: [...new Set(pending)] });
+    };
+    const check = (): void => {
+      if (finished) return;
+      if (done.every(Boolean)) return finish(list.length);
+      if (!graceOver) {
+        if (timer === undefined && attachAddresses(list, resolved).length > 0) {
+          timer = o.clock.setTimeout(() => {
+            graceOver = true;
+            check();
+          }, o.resolutionDelayMs);
+        }
+        return;
+      }
+      let n = 0;
+      while (n < list.length && done[n]) n++;
+      if (attachAddresses(list.slice(0, n), resolved).length > 0) finish(n);
+    };
+    list.forEach((_c, k) => {
+      if (!done[k])
+        settledOf(k).then(
+          () => {
+            done[k] = true;
+            check();
+          },
+          (err: unknown) => {
+            if (finished) return;
+            finished = true;
+            o.clock.clearTimeout(timer);
+            reject(err);
+          },
+        );
+    });
+    check();
+  });
+}
+
+async function resolveHost(
+  host: string,
+  list: readonly Candidate[],
+  o: ResolvedOptions,
+  rec: StepRecorder,
+  dns: DnsClient,
+  known: ReadonlyMap<string, readonly string[]>,
+  resolved: Map<string, string[]>,
+  hostQueries: DnsQueryResult[],
+): Promise<void> {
+  const key = host.toLowerCase().replace(/\.$/, '');
+  const fixed = o.hosts[key] ?? o.hosts[host];
+  const origin = list.find((c) => c.fqdn === key)?.origin;
+  if (fixed) {
+    resolved.set(key, [...fixed]);
+    rec.begin('dns-host', `Resolve ${key}`, key, { origin, addresses: fixed, via: 'static hosts' }).pass();
+    return;
+  }
+  const glued = known.get(key);
+  if (glued?.length) {
+    resolved.set(key, [...glued]);
+    rec.begin('dns-host', `Resolve ${key} (from the SRV answer)`, key, { origin, addresses: glued, via: 'SRV additional section' }).pass();
+    return;
+  }
+  const step = rec.begin('dns-host', `Resolve ${key} (A/AAAA)`, key, { origin });
+  const [a, aaaa] = await bothFamilies(dns.query(key, 'A', o.signal), dns.query(key, 'AAAA', o.signal), o);
+  for (const r of [a, aaaa]) if (r) hostQueries.push(r);
+  const addresses = [...(aaaa?.addresses ?? []), ...(a?.addresses ?? [])];
+  const outcome = (r: DnsQueryResult | undefined): string => r?.outcome ?? `no answer within the ${o.resolutionDelayMs} ms resolution delay`;
+  const server = (a ?? aaaa)?.server;
+  const detail = { a: outcome(a), aaaa: outcome(aaaa), addresses, server, timeoutMs: o.dnsTimeoutMs, ...(a?.cached && aaaa?.cached ? { cached: true } : {}) };
+  if (addresses.length > 0) {
+    resolved.set(key, addresses);
+    step.pass(detail);
+  } else {
+    step.fail(new DnsError(a?.outcome === 'timeout' ? 'DNS_TIMEOUT' : 'DNS_FAILED', `${key} does not resolve (A ${outcome(a)}, AAAA ${outcome(aaaa)})`, { stack: false }), detail);
+  }
 }
 
 /**

@@ -4,7 +4,7 @@
  * (TCP connect, then TLS with the candidate's FQDN as the name to verify) and records each as steps.
  */
 import { expandRaceTargets, StaggeredRace, type RaceCommand, type RaceTarget } from '../core/race.js';
-import type { Candidate } from '../core/types.js';
+import type { Candidate, SipTransport } from '../core/types.js';
 import { SiplogonError, TransportError } from '../errors.js';
 import { connectSip, type SipConnection, type TlsInfo } from '../sip/connection.js';
 import type { ResolvedOptions } from './options.js';
@@ -14,9 +14,16 @@ export type RaceResult =
   | { candidate: Candidate; address: string; connection: SipConnection }
   | { failures: { candidate: Candidate; address: string; error: SiplogonError }[]; abandoned?: boolean };
 
+/** A candidate whose name is still resolving; `ready` gives it with its addresses, or undefined. */
+export interface LateCandidate {
+  transport: SipTransport;
+  ready: Promise<Candidate | undefined>;
+}
+
 /**
  * `abandonOn(candidate)` true for a failed candidate stops the whole race (the cycle rule); the
- * result then carries `abandoned: true`.
+ * result then carries `abandoned: true`. `later` (in preference order, after `candidates`) join
+ * the race as their names resolve, so a slow lookup does not hold up the ones already resolved.
  */
 export async function raceConnect(
   candidates: readonly Candidate[],
@@ -24,9 +31,10 @@ export async function raceConnect(
   rec: StepRecorder,
   signal: AbortSignal,
   abandonOn: (c: Candidate) => boolean = () => false,
+  later: readonly LateCandidate[] = [],
 ): Promise<RaceResult> {
   const entries = expandRaceTargets(candidates);
-  if (entries.length === 0) return { failures: [] };
+  if (entries.length === 0 && later.length === 0) return { failures: [] };
   const aborts = entries.map(() => new AbortController());
   const conns: (SipConnection | undefined)[] = entries.map(() => undefined);
   const steps: (StepHandle | undefined)[] = entries.map(() => undefined);
@@ -46,6 +54,7 @@ export async function raceConnect(
       staggerMs: Math.max(10, o.staggerMs),
       tlsPatienceMs: o.tlsPatienceMs,
       clock: o.clock,
+      openEnded: later.length > 0,
       onCommand: (cmd: RaceCommand) => {
         switch (cmd.type) {
           case 'start':
@@ -126,6 +135,43 @@ export async function raceConnect(
       );
     };
 
+    // Open before the start: a TLS name still resolving keeps a TCP success held.
+    const closers = later.map((l) => race.expect(l.transport));
     race.start();
+    // Added in order: a late candidate never overtakes a better-ranked one still resolving. A name
+    // that turned out unresolvable closes its source at once (a TCP success need not wait for it).
+    const arrived: (Candidate | undefined | null)[] = later.map(() => null);
+    let nextToAdd = 0;
+    const pump = (): void => {
+      while (nextToAdd < later.length && arrived[nextToAdd] !== null) {
+        const c = arrived[nextToAdd];
+        if (c && !settled) {
+          const targets = expandRaceTargets([c]);
+          for (const t of targets) {
+            entries.push(t);
+            aborts.push(new AbortController());
+            conns.push(undefined);
+            steps.push(undefined);
+          }
+          race.add(targets);
+        }
+        closers[nextToAdd]!();
+        nextToAdd++;
+      }
+    };
+    later.forEach((l, k) => {
+      l.ready.then(
+        (c) => {
+          arrived[k] = c;
+          if (!c) closers[k]!();
+          pump();
+        },
+        () => {
+          arrived[k] = undefined;
+          closers[k]!();
+          pump();
+        },
+      );
+    });
   });
 }

@@ -19,7 +19,7 @@ import { DnsClient } from '../discovery/dns.js';
 import { PresenceError, SignInError, SiplogonError } from '../errors.js';
 import { describeCandidate, resolveCandidates, runDiscovery, type DiscoveryOutcome } from './discovery.js';
 import { resolveOptions, type ResolvedOptions, type SignInOptions } from './options.js';
-import { raceConnect } from './race.js';
+import { raceConnect, type LateCandidate } from './race.js';
 import { openRegistration, type Leg } from './sip-port.js';
 import { StepRecorder, type StepRecord } from './steps.js';
 import { watchNetwork } from './network-watch.js';
@@ -237,11 +237,11 @@ export class SignInSession extends EventEmitter<SessionEvents> {
       this.cycle = new RegistrarCycle({ reached: [candidateKey(cached.registrar)], inBand: cached.inBand ?? [] });
     }
 
-    const attemptList = async (candidates: Candidate[], via: Registered['via']): Promise<Registered | { rebuild: true } | { error: SiplogonError }> => {
+    const attemptList = async (candidates: Candidate[], via: Registered['via'], later: readonly LateCandidate[] = []): Promise<Registered | { rebuild: true } | { error: SiplogonError }> => {
       this.setState('connecting');
       // Only a remembered list (in-band, cache) is abandoned when a reached registrar fails again;
       // a freshly discovered list is tried to its end.
-      const r = await this.tryCandidates(candidates, dns, via === 'in-band');
+      const r = await this.tryCandidates(candidates, dns, via === 'in-band', later);
       if ('leg' in r) return this.finish(r.leg, r.candidate, r.address, via, started, dns);
       if ('error' in r && isFatal(r.error)) throw r.error;
       return r;
@@ -261,7 +261,7 @@ export class SignInSession extends EventEmitter<SessionEvents> {
     }
 
     const discovery = await runDiscovery(o, rec, dns);
-    const result = discovery.candidates.length > 0 ? await attemptList(discovery.candidates, o.targetFqdn ? 'target' : 'discovery') : { error: new SignInError('NO_CANDIDATES', `no registrar found for ${o.domain}`) };
+    const result = discovery.candidates.length > 0 ? await attemptList(discovery.candidates, o.targetFqdn ? 'target' : 'discovery', discovery.later) : { error: new SignInError('NO_CANDIDATES', `no registrar found for ${o.domain}`) };
     if ('registrar' in result) return result;
 
     // Seed resiliency: DHCP and SRV failed (or nothing they named resolved) → the cached registrar.
@@ -286,6 +286,7 @@ export class SignInSession extends EventEmitter<SessionEvents> {
     candidates: Candidate[],
     dns: DnsClient,
     abandonOnRecorded: boolean,
+    later: readonly LateCandidate[] = [],
   ): Promise<{ leg: Leg; candidate: Candidate; address: string } | { rebuild: true } | { error: SiplogonError }> {
     const o = this.options;
     this.lastTried = candidates;
@@ -293,8 +294,12 @@ export class SignInSession extends EventEmitter<SessionEvents> {
     const failures: { candidate: Candidate; error: SiplogonError }[] = [];
     let hops = 0;
     const visited = new Set<string>();
-    while (remaining.length > 0 && !this.stopping) {
-      const won = await raceConnect(remaining, o, this.recorder, this.abort.signal, (c) => this.cycle.onAttemptFailed(c).action === 'rebuild' && abandonOnRecorded);
+    // Names still resolving join the first race only; a later round (after a redirect or a failed
+    // REGISTER) works on what is known by then.
+    let joining = later;
+    while ((remaining.length > 0 || joining.length > 0) && !this.stopping) {
+      const won = await raceConnect(remaining, o, this.recorder, this.abort.signal, (c) => this.cycle.onAttemptFailed(c).action === 'rebuild' && abandonOnRecorded, joining);
+      joining = [];
       if ('failures' in won) {
         for (const f of won.failures) {
           this.penalties.penalise(f.candidate, f.error.code);

@@ -22,9 +22,28 @@ async function server(): Promise<string> {
     const question = q.questions?.[0];
     if (!question) return;
     asked.push(`${question.type} ${question.name}`);
-    // AAAA is black-holed, as by a broken middlebox; A answers for v4.example.test only.
-    if (question.type === 'AAAA') return;
-    const answers: dnsPacket.Answer[] = question.name === 'v4.example.test' ? [{ name: question.name, type: 'A', ttl: 60, data: '127.0.20.46' }] : [];
+    const name = question.name.toLowerCase();
+    // slow.race.test is black-holed entirely; AAAA is black-holed for the first test's names.
+    if (name === 'slow.race.test' || (question.type === 'AAAA' && !name.endsWith('race.test'))) return;
+    const answers: dnsPacket.Answer[] = [];
+    if (name === 'v4.example.test' && question.type === 'A') answers.push({ name, type: 'A', ttl: 60, data: '127.0.20.46' });
+    if (name === 'fast.race.test' && question.type === 'A') answers.push({ name, type: 'A', ttl: 60, data: '127.0.20.46' });
+    if (name === 'dead.race.test' && question.type === 'A') answers.push({ name, type: 'A', ttl: 60, data: '127.0.20.44' });
+    if (name === '_late._tcp.race.test' && question.type === 'SRV') {
+      answers.push({ name, type: 'SRV', ttl: 60, data: { target: 'dead.race.test', port: 5060, priority: 10, weight: 0 } });
+      answers.push({ name, type: 'SRV', ttl: 60, data: { target: 'late.race.test', port: 5060, priority: 20, weight: 0 } });
+    }
+    if (name === 'late.race.test' && question.type === 'A') {
+      // Answers, but only after the race has started (and lost) with the better-ranked name.
+      const reply = dnsPacket.encode({ type: 'response', id: q.id, flags: dnsPacket.AUTHORITATIVE_ANSWER, questions: q.questions, answers: [{ name, type: 'A', ttl: 60, data: '127.0.20.46' }] });
+      setTimeout(() => sock.send(reply, rinfo.port, rinfo.address), 300);
+      return;
+    }
+    if (name === '_sipinternal._tcp.race.test' && question.type === 'SRV') {
+      // No glue: both targets must be looked up; the better one answers, the other never does.
+      answers.push({ name, type: 'SRV', ttl: 60, data: { target: 'fast.race.test', port: 5060, priority: 10, weight: 0 } });
+      answers.push({ name, type: 'SRV', ttl: 60, data: { target: 'slow.race.test', port: 5060, priority: 20, weight: 0 } });
+    }
     sock.send(dnsPacket.encode({ type: 'response', id: q.id, flags: dnsPacket.AUTHORITATIVE_ANSWER, questions: q.questions, answers }), rinfo.port, rinfo.address);
   });
   return `127.0.20.45:${sock.address().port}`;
@@ -62,5 +81,66 @@ test('A answers, AAAA is black-holed: the name resolves after the resolution del
     assert.equal(failed?.error?.code, 'DNS_FAILED');
   } finally {
     dns.close();
+  }
+});
+
+test('a registrar name that never resolves does not hold up the race: signed in on the resolved one while it is still resolving', async () => {
+  const { createLabCa } = await import('../../src/lab/certs.js');
+  const { startLabRegistrar } = await import('../../src/lab/registrar.js');
+  const { SignInSession } = await import('../../src/engine/session.js');
+  const addr = sock.address().port ? `127.0.20.45:${sock.address().port}` : await server();
+  const registrar = await startLabRegistrar({ name: 'fast.race.test', address: '127.0.20.46', tlsPort: 5061, tcpPort: 5060, domain: 'race.test', users: { alice: 'pw-race' }, ca: await createLabCa() });
+  const s = new SignInSession({
+    user: 'sip:alice@race.test',
+    password: 'pw-race',
+    dnsServers: [addr],
+    dnsTimeoutMs: 10_000,
+    cache: false,
+    presence: false,
+    provisioning: false,
+    networkWatchIntervalMs: 0,
+    keepAliveIntervalMs: 0,
+  });
+  try {
+    const reg = await s.ready();
+    assert.equal(reg.registrar.fqdn, 'fast.race.test');
+    const slow = s.recorder.steps.find((st) => st.kind === 'dns-host' && st.target === 'slow.race.test');
+    assert.equal(slow?.status, 'running', 'registered while the other name was still resolving (its DNS bound is 10 s)');
+    const plan = s.recorder.steps.find((st) => st.kind === 'candidates');
+    assert.deepEqual(plan?.detail['stillResolving'], ['slow.race.test']);
+  } finally {
+    await s.stop();
+    await registrar.stop();
+  }
+});
+
+test('a name that resolves late joins the race: the better-ranked registrar refuses, the late one signs in', async () => {
+  const { createLabCa } = await import('../../src/lab/certs.js');
+  const { startLabRegistrar } = await import('../../src/lab/registrar.js');
+  const { SignInSession } = await import('../../src/engine/session.js');
+  const addr = `127.0.20.45:${sock.address().port}`;
+  const registrar = await startLabRegistrar({ name: 'late.race.test', address: '127.0.20.46', tlsPort: 5061, tcpPort: 5060, domain: 'race.test', users: { alice: 'pw-race' }, ca: await createLabCa() });
+  const s = new SignInSession({
+    user: 'sip:alice@race.test',
+    password: 'pw-race',
+    dnsServers: [addr],
+    dnsTimeoutMs: 10_000,
+    srvNames: { 'internal-tcp': '_late._tcp' },
+    cache: false,
+    presence: false,
+    provisioning: false,
+    networkWatchIntervalMs: 0,
+    keepAliveIntervalMs: 0,
+  });
+  try {
+    const reg = await s.ready();
+    assert.equal(reg.registrar.fqdn, 'late.race.test');
+    const plan = s.recorder.steps.find((st) => st.kind === 'candidates');
+    assert.deepEqual(plan?.detail['stillResolving'], ['late.race.test'], 'the race started before late.race.test resolved');
+    const connects = s.recorder.steps.filter((st) => st.kind === 'tcp-connect').map((st) => [st.detail['fqdn'], st.status]);
+    assert.deepEqual(connects, [['dead.race.test', 'fail'], ['late.race.test', 'pass']]);
+  } finally {
+    await s.stop();
+    await registrar.stop();
   }
 });
