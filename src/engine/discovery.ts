@@ -138,6 +138,14 @@ export async function resolveProgressively(
   for (const host of hosts) jobs.set(norm(host), resolveHost(host, list, o, rec, dns, known, resolved, hostQueries));
   const done = list.map((c) => c.addresses.length > 0 || !jobs.has(norm(c.fqdn)));
   const settledOf = (k: number): Promise<void> => (done[k] ? Promise.resolve() : (jobs.get(norm(list[k]!.fqdn)) as Promise<void>));
+  // Cheap test (no copies): does any of the first n candidates have addresses by now?
+  const anyResolved = (n: number): boolean => {
+    for (let k = 0; k < n; k++) {
+      const c = list[k]!;
+      if (c.addresses.length > 0 || resolved.get(norm(c.fqdn))?.length) return true;
+    }
+    return false;
+  };
   const laterFrom = (n: number): LateCandidate[] =>
     list.slice(n).map((c, i) => ({ transport: c.transport, ready: settledOf(n + i).then(() => attachAddresses([c], resolved)[0]) }));
 
@@ -156,7 +164,7 @@ export async function resolveProgressively(
       if (finished) return;
       if (done.every(Boolean)) return finish(list.length);
       if (!graceOver) {
-        if (timer === undefined && attachAddresses(list, resolved).length > 0) {
+        if (timer === undefined && anyResolved(list.length)) {
           timer = o.clock.setTimeout(() => {
             graceOver = true;
             check();
@@ -166,7 +174,7 @@ export async function resolveProgressively(
       }
       let n = 0;
       while (n < list.length && done[n]) n++;
-      if (attachAddresses(list.slice(0, n), resolved).length > 0) finish(n);
+      if (anyResolved(n)) finish(n);
     };
     list.forEach((_c, k) => {
       if (!done[k])
