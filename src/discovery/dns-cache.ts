@@ -7,6 +7,7 @@
  */
 import { systemClock, type Clock } from '../core/clock.js';
 import type { DnsQueryResult } from '../core/types.js';
+import { normalizeName } from '../core/names.js';
 import { UsageError } from '../errors.js';
 
 
@@ -74,7 +75,7 @@ export class DnsCache {
 
   /** The key DnsClient uses: the servers asked matter (two lines may use different resolvers). */
   static key(servers: string, name: string, type: string): string {
-    return `${servers}\n${type}\n${name.toLowerCase().replace(/\.$/, '')}`;
+    return `${servers}\n${type}\n${normalizeName(name)}`;
   }
 
   /** A live entry, or undefined (an expired one is dropped). */

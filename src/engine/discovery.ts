@@ -5,6 +5,7 @@
  */
 import { attachAddresses, planCandidates, type CandidatePlan } from '../core/candidates.js';
 import { shouldUseCache, type CacheDecision } from '../core/cache-policy.js';
+import { normalizeName } from '../core/names.js';
 import { DEFAULT_SRV_NAMES, DEFAULT_PORTS, type Candidate, type DhcpInformResult, type DnsQueryResult, type SrvRole } from '../core/types.js';
 import { informDhcp } from '../discovery/dhcp-client.js';
 import { dnsResultError, type DnsClient } from '../discovery/dns.js';
@@ -133,16 +134,15 @@ export async function resolveProgressively(
 ): Promise<{ candidates: Candidate[]; hostQueries: DnsQueryResult[]; later: LateCandidate[]; pending: string[] }> {
   const resolved = new Map<string, string[]>();
   const hostQueries: DnsQueryResult[] = [];
-  const norm = (n: string): string => n.toLowerCase().replace(/\.$/, '');
   const jobs = new Map<string, Promise<void>>();
-  for (const host of hosts) jobs.set(norm(host), resolveHost(host, list, o, rec, dns, known, resolved, hostQueries));
-  const done = list.map((c) => c.addresses.length > 0 || !jobs.has(norm(c.fqdn)));
-  const settledOf = (k: number): Promise<void> => (done[k] ? Promise.resolve() : (jobs.get(norm(list[k]!.fqdn)) as Promise<void>));
+  for (const host of hosts) jobs.set(normalizeName(host), resolveHost(host, list, o, rec, dns, known, resolved, hostQueries));
+  const done = list.map((c) => c.addresses.length > 0 || !jobs.has(normalizeName(c.fqdn)));
+  const settledOf = (k: number): Promise<void> => (done[k] ? Promise.resolve() : (jobs.get(normalizeName(list[k]!.fqdn)) as Promise<void>));
   // Cheap test (no copies): does any of the first n candidates have addresses by now?
   const anyResolved = (n: number): boolean => {
     for (let k = 0; k < n; k++) {
       const c = list[k]!;
-      if (c.addresses.length > 0 || resolved.get(norm(c.fqdn))?.length) return true;
+      if (c.addresses.length > 0 || resolved.get(normalizeName(c.fqdn))?.length) return true;
     }
     return false;
   };
@@ -205,7 +205,7 @@ async function resolveHost(
   resolved: Map<string, string[]>,
   hostQueries: DnsQueryResult[],
 ): Promise<void> {
-  const key = host.toLowerCase().replace(/\.$/, '');
+  const key = normalizeName(host);
   const fixed = o.hosts[key] ?? o.hosts[host];
   const origin = list.find((c) => c.fqdn === key)?.origin;
   if (fixed) {

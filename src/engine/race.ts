@@ -10,6 +10,14 @@ import { connectSip, type SipConnection, type TlsInfo } from '../sip/connection.
 import type { ResolvedOptions } from './options.js';
 import type { StepHandle, StepRecorder } from './steps.js';
 
+interface Attempt {
+  target: RaceTarget;
+  abort: AbortController;
+  conn?: SipConnection;
+  /** The step in progress (TCP connect, then TLS handshake), to close as skipped if cancelled. */
+  step?: StepHandle;
+}
+
 export type RaceResult =
   | { candidate: Candidate; address: string; connection: SipConnection }
   | { failures: { candidate: Candidate; address: string; error: SiplogonError }[]; abandoned?: boolean };
@@ -33,13 +41,16 @@ export async function raceConnect(
   abandonOn: (c: Candidate) => boolean = () => false,
   later: readonly LateCandidate[] = [],
 ): Promise<RaceResult> {
-  const entries = expandRaceTargets(candidates);
-  if (entries.length === 0 && later.length === 0) return { failures: [] };
-  const aborts = entries.map(() => new AbortController());
-  const conns: (SipConnection | undefined)[] = entries.map(() => undefined);
-  const steps: (StepHandle | undefined)[] = entries.map(() => undefined);
+  // One record per race entry, same index as in the core's race; late arrivals are appended.
+  const attempts: Attempt[] = [];
+  const enlist = (targets: readonly RaceTarget[]): RaceTarget[] => {
+    for (const target of targets) attempts.push({ target, abort: new AbortController() });
+    return [...targets];
+  };
+  const initial = enlist(expandRaceTargets(candidates));
+  if (initial.length === 0 && later.length === 0) return { failures: [] };
   const failures: { candidate: Candidate; address: string; error: SiplogonError }[] = [];
-  const onAbort = (): void => aborts.forEach((a) => a.abort());
+  const onAbort = (): void => attempts.forEach((a) => a.abort.abort());
   signal.addEventListener('abort', onAbort, { once: true });
 
   return new Promise<RaceResult>((resolve) => {
@@ -50,7 +61,7 @@ export async function raceConnect(
       signal.removeEventListener('abort', onAbort);
       resolve(r);
     };
-    const race = new StaggeredRace(entries, {
+    const race = new StaggeredRace(initial, {
       staggerMs: Math.max(10, o.staggerMs),
       tlsPatienceMs: o.tlsPatienceMs,
       clock: o.clock,
@@ -61,17 +72,16 @@ export async function raceConnect(
             start(cmd.index);
             break;
           case 'cancel': {
-            aborts[cmd.index]?.abort();
-            const c = conns[cmd.index];
-            conns[cmd.index] = undefined;
-            c?.close();
-            steps[cmd.index]?.skip('cancelled: another candidate won the race');
+            const a = attempts[cmd.index] as Attempt;
+            a.abort.abort();
+            a.conn?.close();
+            a.conn = undefined;
+            a.step?.skip('cancelled: another candidate won the race');
             break;
           }
           case 'winner': {
-            const e = entries[cmd.index] as RaceTarget;
-            const connection = conns[cmd.index] as SipConnection;
-            finish({ candidate: e.candidate, address: e.address, connection });
+            const a = attempts[cmd.index] as Attempt;
+            finish({ candidate: a.target.candidate, address: a.target.address, connection: a.conn as SipConnection });
             break;
           }
           case 'all-failed':
@@ -84,13 +94,14 @@ export async function raceConnect(
     });
 
     const start = (i: number): void => {
-      const e = entries[i] as RaceTarget;
+      const a = attempts[i] as Attempt;
+      const e = a.target;
       const c = e.candidate;
       const where = `${e.address.includes(':') ? `[${e.address}]` : e.address}:${c.port}`;
       const tcp = rec.begin('tcp-connect', `TCP connect ${c.fqdn} ${where}`, where, {
         fqdn: c.fqdn, address: e.address, port: c.port, transport: c.transport, source: c.source, step: c.step, timeoutMs: o.connectTimeoutMs,
       });
-      steps[i] = tcp;
+      a.step = tcp;
       let tlsStep: StepHandle | undefined;
       connectSip(
         { address: e.address, port: c.port, transport: c.transport, servername: c.fqdn },
@@ -99,13 +110,13 @@ export async function raceConnect(
           tlsHandshakeTimeoutMs: o.tlsHandshakeTimeoutMs,
           ...(o.ca !== undefined ? { ca: o.ca } : {}),
           rejectUnauthorized: o.verifyTls,
-          signal: aborts[i]?.signal as AbortSignal,
+          signal: a.abort.signal,
           onPhase: (p) => {
             if (p.phase === 'tcp-connected') {
               tcp.pass();
               if (c.transport === 'tls') {
                 tlsStep = rec.begin('tls-handshake', `TLS handshake with ${c.fqdn}`, c.fqdn, { fqdn: c.fqdn, address: e.address, timeoutMs: o.tlsHandshakeTimeoutMs });
-                steps[i] = tlsStep;
+                a.step = tlsStep;
               }
             } else if (p.phase === 'tls-established') {
               tlsStep?.pass({ tls: p.tls });
@@ -114,16 +125,16 @@ export async function raceConnect(
         },
       ).then(
         (conn) => {
-          if (settled || aborts[i]?.signal.aborted) {
+          if (settled || a.abort.signal.aborted) {
             conn.close();
             return;
           }
-          conns[i] = conn;
+          a.conn = conn;
           race.succeeded(i);
         },
         (err: unknown) => {
           const error = SiplogonError.is(err) ? err : new TransportError('CONNECT_FAILED', String(err), { cause: err });
-          if (aborts[i]?.signal.aborted) return; // a cancelled loser, already recorded
+          if (a.abort.signal.aborted) return; // a cancelled loser, already recorded
           const tlsInfo = (error.details['tls'] ?? undefined) as TlsInfo | undefined;
           (tlsStep ?? tcp).fail(error, tlsInfo ? { tls: tlsInfo } : {});
           failures.push({ candidate: c, address: e.address, error });
@@ -145,33 +156,19 @@ export async function raceConnect(
     const pump = (): void => {
       while (nextToAdd < later.length && arrived[nextToAdd] !== null) {
         const c = arrived[nextToAdd];
-        if (c && !settled) {
-          const targets = expandRaceTargets([c]);
-          for (const t of targets) {
-            entries.push(t);
-            aborts.push(new AbortController());
-            conns.push(undefined);
-            steps.push(undefined);
-          }
-          race.add(targets);
-        }
+        if (c && !settled) race.add(enlist(expandRaceTargets([c])));
         closers[nextToAdd]!();
         nextToAdd++;
       }
     };
     later.forEach((l, k) => {
-      l.ready.then(
-        (c) => {
+      void l.ready
+        .catch(() => undefined)
+        .then((c) => {
           arrived[k] = c;
           if (!c) closers[k]!();
           pump();
-        },
-        () => {
-          arrived[k] = undefined;
-          closers[k]!();
-          pump();
-        },
-      );
+        });
     });
   });
 }

@@ -10,12 +10,20 @@ import { resolveOptions } from '../../src/engine/options.js';
 import { StepRecorder } from '../../src/engine/steps.js';
 import { systemClock } from '../../src/core/clock.js';
 import type { Candidate } from '../../src/core/types.js';
+import { createLabCa } from '../../src/lab/certs.js';
+import { startLabRegistrar } from '../../src/lab/registrar.js';
+import { SignInSession } from '../../src/engine/session.js';
+import type { SignInOptions } from '../../src/engine/options.js';
 
 const sock = createSocket('udp4');
 const asked: string[] = [];
 after(() => new Promise<void>((r) => sock.close(() => r())));
 
-async function server(): Promise<string> {
+// Started by whichever test runs first, so each test also runs alone (--test-name-pattern).
+let started: Promise<string> | undefined;
+const server = (): Promise<string> => (started ??= startServer());
+
+async function startServer(): Promise<string> {
   await new Promise<void>((res) => sock.bind(0, '127.0.20.45', () => res()));
   sock.on('message', (msg, rinfo) => {
     const q = dnsPacket.decode(msg);
@@ -47,6 +55,24 @@ async function server(): Promise<string> {
     sock.send(dnsPacket.encode({ type: 'response', id: q.id, flags: dnsPacket.AUTHORITATIVE_ANSWER, questions: q.questions, answers }), rinfo.port, rinfo.address);
   });
   return `127.0.20.45:${sock.address().port}`;
+}
+
+/** A lab registrar named `name` on 127.0.20.46 and a session for alice@race.test (DNS bound 10 s). */
+async function raceSession(name: string, extra: Partial<SignInOptions> = {}) {
+  const registrar = await startLabRegistrar({ name, address: '127.0.20.46', tlsPort: 5061, tcpPort: 5060, domain: 'race.test', users: { alice: 'pw-race' }, ca: await createLabCa() });
+  const s = new SignInSession({
+    user: 'sip:alice@race.test',
+    password: 'pw-race',
+    dnsServers: [await server()],
+    dnsTimeoutMs: 10_000,
+    cache: false,
+    presence: false,
+    provisioning: false,
+    networkWatchIntervalMs: 0,
+    keepAliveIntervalMs: 0,
+    ...extra,
+  });
+  return { s, registrar };
 }
 
 const candidate = (fqdn: string): Candidate => ({ fqdn, port: 5061, transport: 'tls', source: 'dns-srv', step: 1, origin: 'test', addresses: [] });
@@ -85,22 +111,7 @@ test('A answers, AAAA is black-holed: the name resolves after the resolution del
 });
 
 test('a registrar name that never resolves does not hold up the race: signed in on the resolved one while it is still resolving', async () => {
-  const { createLabCa } = await import('../../src/lab/certs.js');
-  const { startLabRegistrar } = await import('../../src/lab/registrar.js');
-  const { SignInSession } = await import('../../src/engine/session.js');
-  const addr = sock.address().port ? `127.0.20.45:${sock.address().port}` : await server();
-  const registrar = await startLabRegistrar({ name: 'fast.race.test', address: '127.0.20.46', tlsPort: 5061, tcpPort: 5060, domain: 'race.test', users: { alice: 'pw-race' }, ca: await createLabCa() });
-  const s = new SignInSession({
-    user: 'sip:alice@race.test',
-    password: 'pw-race',
-    dnsServers: [addr],
-    dnsTimeoutMs: 10_000,
-    cache: false,
-    presence: false,
-    provisioning: false,
-    networkWatchIntervalMs: 0,
-    keepAliveIntervalMs: 0,
-  });
+  const { s, registrar } = await raceSession('fast.race.test');
   try {
     const reg = await s.ready();
     assert.equal(reg.registrar.fqdn, 'fast.race.test');
@@ -115,23 +126,7 @@ test('a registrar name that never resolves does not hold up the race: signed in 
 });
 
 test('a name that resolves late joins the race: the better-ranked registrar refuses, the late one signs in', async () => {
-  const { createLabCa } = await import('../../src/lab/certs.js');
-  const { startLabRegistrar } = await import('../../src/lab/registrar.js');
-  const { SignInSession } = await import('../../src/engine/session.js');
-  const addr = `127.0.20.45:${sock.address().port}`;
-  const registrar = await startLabRegistrar({ name: 'late.race.test', address: '127.0.20.46', tlsPort: 5061, tcpPort: 5060, domain: 'race.test', users: { alice: 'pw-race' }, ca: await createLabCa() });
-  const s = new SignInSession({
-    user: 'sip:alice@race.test',
-    password: 'pw-race',
-    dnsServers: [addr],
-    dnsTimeoutMs: 10_000,
-    srvNames: { 'internal-tcp': '_late._tcp' },
-    cache: false,
-    presence: false,
-    provisioning: false,
-    networkWatchIntervalMs: 0,
-    keepAliveIntervalMs: 0,
-  });
+  const { s, registrar } = await raceSession('late.race.test', { srvNames: { 'internal-tcp': '_late._tcp' } });
   try {
     const reg = await s.ready();
     assert.equal(reg.registrar.fqdn, 'late.race.test');
