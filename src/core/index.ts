@@ -18,3 +18,5 @@ export { Backoff } from './backoff.js';
 export type { BackoffOptions, JitterMode } from './backoff.js';
 export { refreshDelayMs, KeepAlive, PreferredRegistrarProbe, MAX_TIMER_MS } from './timers.js';
 export type { RefreshOptions, KeepAliveOptions, ProbeOptions } from './timers.js';
+export { LateJoinQueue } from './late-join.js';
+export type { LateJoinOptions } from './late-join.js';

@@ -57,16 +57,18 @@ export async function runDiscovery(o: ResolvedOptions, rec: StepRecorder, dns: D
   // Addresses the SRV answers already carried (additional section) save a round trip per name.
   const glue = new Map<string, string[]>();
   for (const r of Object.values(srv)) for (const [name, addrs] of Object.entries(r?.glue ?? {})) glue.set(name, addrs);
-  const { candidates, hostQueries, later, pending } = await resolveProgressively(plan.candidates, plan.hostsToResolve, o, rec, dns, glue);
+  const { candidates, hostQueries, later, pending, resolvedSoFar } = await resolveProgressively(plan.candidates, plan.hostsToResolve, o, rec, dns, glue);
   const planDetail = {
     candidates: candidates.map(describeCandidate),
     unresolved: plan.candidates.filter((c) => !candidates.includes(c) && c.addresses.length === 0 && !pending.includes(c.fqdn)).map(describeCandidate),
     rejected: plan.rejected.map((r) => ({ ...describeCandidate(r.candidate), reason: r.reason })),
+    // Resolved, but ranked below a name still resolving: they join the race in turn.
+    ...(resolvedSoFar.length > candidates.length ? { resolvedBehind: resolvedSoFar.filter((c) => !candidates.some((p) => p.fqdn === c.fqdn && p.port === c.port && p.transport === c.transport)).map(describeCandidate) } : {}),
     ...(pending.length ? { stillResolving: pending } : {}),
   };
-  if (candidates.length > 0) planStep.pass(planDetail);
+  if (resolvedSoFar.length > 0) planStep.pass(planDetail);
   else planStep.fail(new SignInError('NO_CANDIDATES', `no registrar found for ${o.domain}`), planDetail);
-  const cacheDecision = shouldUseCache({ plan, resolved: candidates });
+  const cacheDecision = shouldUseCache({ plan, resolved: resolvedSoFar });
   return { mode: 'discovery', ...(dhcp ? { dhcp } : {}), srv, hostQueries, plan, candidates, ...(later.length ? { later } : {}), discoveryFailed: cacheDecision.useCache, cacheDecision };
 }
 
@@ -121,8 +123,10 @@ export async function resolveCandidates(
 /**
  * Like resolveCandidates, but does not wait for every name: once a candidate has addresses, the
  * others get `resolutionDelayMs` more; then the longest prefix (in preference order) whose names
- * have settled is returned to race at once, and the rest come as `later`, to join the race as
- * their names resolve. When everything answers in time this is exactly resolveCandidates.
+ * have settled is returned to race at once (it may be empty when the best-ranked name is still
+ * resolving), and the rest come as `later`, to join the race as their names resolve.
+ * `resolvedSoFar` is every candidate with addresses by then, wherever it ranks. When everything
+ * answers in time this is exactly resolveCandidates.
  */
 export async function resolveProgressively(
   list: readonly Candidate[],
@@ -131,7 +135,7 @@ export async function resolveProgressively(
   rec: StepRecorder,
   dns: DnsClient,
   known: ReadonlyMap<string, readonly string[]> = new Map(),
-): Promise<{ candidates: Candidate[]; hostQueries: DnsQueryResult[]; later: LateCandidate[]; pending: string[] }> {
+): Promise<{ candidates: Candidate[]; hostQueries: DnsQueryResult[]; later: LateCandidate[]; pending: string[]; resolvedSoFar: Candidate[] }> {
   const resolved = new Map<string, string[]>();
   const hostQueries: DnsQueryResult[] = [];
   const jobs = new Map<string, Promise<void>>();
@@ -158,7 +162,13 @@ export async function resolveProgressively(
       o.clock.clearTimeout(timer);
       // hostQueries keeps filling as the later names settle.
       const pending = list.slice(n).filter((_c, i) => !done[n + i]).map((c) => c.fqdn);
-      resolve({ candidates: attachAddresses(list.slice(0, n), resolved), hostQueries, later: laterFrom(n), pending: [...new Set(pending)] });
+      resolve({
+        candidates: attachAddresses(list.slice(0, n), resolved),
+        hostQueries,
+        later: laterFrom(n),
+        pending: [...new Set(pending)],
+        resolvedSoFar: attachAddresses(list, resolved),
+      });
     };
     const check = (): void => {
       if (finished) return;
@@ -172,9 +182,12 @@ export async function resolveProgressively(
         }
         return;
       }
+      // Something has addresses (the delay runs only then): race the settled prefix, possibly
+      // empty; the rest join as they settle, a name still resolving holding the ones below it for
+      // one stagger at most (core/late-join.ts).
       let n = 0;
       while (n < list.length && done[n]) n++;
-      if (anyResolved(n)) finish(n);
+      finish(n);
     };
     list.forEach((_c, k) => {
       if (!done[k])

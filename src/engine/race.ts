@@ -3,6 +3,7 @@
  * address) starts, which result wins and what is cancelled; this driver opens the connections
  * (TCP connect, then TLS with the candidate's FQDN as the name to verify) and records each as steps.
  */
+import { LateJoinQueue } from '../core/late-join.js';
 import { expandRaceTargets, StaggeredRace, type RaceCommand, type RaceTarget } from '../core/race.js';
 import type { Candidate, SipTransport } from '../core/types.js';
 import { SiplogonError, TransportError } from '../errors.js';
@@ -31,7 +32,8 @@ export interface LateCandidate {
 /**
  * `abandonOn(candidate)` true for a failed candidate stops the whole race (the cycle rule); the
  * result then carries `abandoned: true`. `later` (in preference order, after `candidates`) join
- * the race as their names resolve, so a slow lookup does not hold up the ones already resolved.
+ * the race as their names resolve, so a slow lookup does not hold up the ones already resolved,
+ * and holds up the ones ranked below it for one stagger at most (core/late-join.ts).
  */
 export async function raceConnect(
   candidates: readonly Candidate[],
@@ -55,14 +57,17 @@ export async function raceConnect(
 
   return new Promise<RaceResult>((resolve) => {
     let settled = false;
+    let joining: LateJoinQueue | undefined;
+    const stagger = Math.max(10, o.staggerMs);
     const finish = (r: RaceResult): void => {
       if (settled) return;
       settled = true;
       signal.removeEventListener('abort', onAbort);
+      joining?.stop();
       resolve(r);
     };
     const race = new StaggeredRace(initial, {
-      staggerMs: Math.max(10, o.staggerMs),
+      staggerMs: stagger,
       tlsPatienceMs: o.tlsPatienceMs,
       clock: o.clock,
       openEnded: later.length > 0,
@@ -148,26 +153,28 @@ export async function raceConnect(
 
     // Open before the start: a TLS name still resolving keeps a TCP success held.
     const closers = later.map((l) => race.expect(l.transport));
-    race.start();
-    // Added in order: a late candidate never overtakes a better-ranked one still resolving. A name
-    // that turned out unresolvable closes its source at once (a TCP success need not wait for it).
-    const arrived: (Candidate | undefined | null)[] = later.map(() => null);
-    let nextToAdd = 0;
-    const pump = (): void => {
-      while (nextToAdd < later.length && arrived[nextToAdd] !== null) {
-        const c = arrived[nextToAdd];
+    const arrived: (Candidate | undefined)[] = later.map(() => undefined);
+    // The core decides when a late name joins: in preference order, except that a name still
+    // resolving when its turn comes holds the ones below it for one stagger only. A name that
+    // turned out unresolvable closes its source at once (a TCP success need not wait for it).
+    joining = new LateJoinQueue(later.length, {
+      clock: o.clock,
+      slotMs: stagger,
+      onJoin: (k) => {
+        const c = arrived[k];
         if (c && !settled) race.add(enlist(expandRaceTargets([c])));
-        closers[nextToAdd]!();
-        nextToAdd++;
-      }
-    };
+        closers[k]!();
+      },
+    });
+    race.start();
+    joining.start();
     later.forEach((l, k) => {
       void l.ready
         .catch(() => undefined)
         .then((c) => {
           arrived[k] = c;
           if (!c) closers[k]!();
-          pump();
+          joining?.settled(k);
         });
     });
   });

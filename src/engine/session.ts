@@ -261,7 +261,7 @@ export class SignInSession extends EventEmitter<SessionEvents> {
     }
 
     const discovery = await runDiscovery(o, rec, dns);
-    const result = discovery.candidates.length > 0 ? await attemptList(discovery.candidates, o.targetFqdn ? 'target' : 'discovery', discovery.later) : { error: new SignInError('NO_CANDIDATES', `no registrar found for ${o.domain}`) };
+    const result = discovery.candidates.length > 0 || discovery.later?.length ? await attemptList(discovery.candidates, o.targetFqdn ? 'target' : 'discovery', discovery.later) : { error: new SignInError('NO_CANDIDATES', `no registrar found for ${o.domain}`) };
     if ('registrar' in result) return result;
 
     // Seed resiliency: DHCP and SRV failed (or nothing they named resolved) → the cached registrar.

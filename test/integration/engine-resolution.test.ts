@@ -47,6 +47,11 @@ async function startServer(): Promise<string> {
       setTimeout(() => sock.send(reply, rinfo.port, rinfo.address), 300);
       return;
     }
+    if (name === '_over._tcp.race.test' && question.type === 'SRV') {
+      // The better-ranked name is black-holed; the one below it answers at once.
+      answers.push({ name, type: 'SRV', ttl: 60, data: { target: 'slow.race.test', port: 5060, priority: 10, weight: 0 } });
+      answers.push({ name, type: 'SRV', ttl: 60, data: { target: 'fast.race.test', port: 5060, priority: 20, weight: 0 } });
+    }
     if (name === '_sipinternal._tcp.race.test' && question.type === 'SRV') {
       // No glue: both targets must be looked up; the better one answers, the other never does.
       answers.push({ name, type: 'SRV', ttl: 60, data: { target: 'fast.race.test', port: 5060, priority: 10, weight: 0 } });
@@ -134,6 +139,26 @@ test('a name that resolves late joins the race: the better-ranked registrar refu
     assert.deepEqual(plan?.detail['stillResolving'], ['late.race.test'], 'the race started before late.race.test resolved');
     const connects = s.recorder.steps.filter((st) => st.kind === 'tcp-connect').map((st) => [st.detail['fqdn'], st.status]);
     assert.deepEqual(connects, [['dead.race.test', 'fail'], ['late.race.test', 'pass']]);
+  } finally {
+    await s.stop();
+    await registrar.stop();
+  }
+});
+
+test('a better-ranked name that never resolves holds the one below it for one stagger, not the DNS timeout', async () => {
+  const { s, registrar } = await raceSession('fast.race.test', { srvNames: { 'internal-tcp': '_over._tcp' } });
+  try {
+    const reg = await s.ready();
+    assert.equal(reg.registrar.fqdn, 'fast.race.test');
+    const slow = s.recorder.steps.find((st) => st.kind === 'dns-host' && st.target === 'slow.race.test');
+    assert.equal(slow?.status, 'running', 'registered while the better-ranked name was still resolving (its DNS bound is 10 s)');
+    const plan = s.recorder.steps.find((st) => st.kind === 'candidates');
+    assert.equal(plan?.status, 'pass');
+    assert.deepEqual(plan?.detail['candidates'], [], 'nothing above slow.race.test resolved: the race starts empty');
+    assert.deepEqual(plan?.detail['stillResolving'], ['slow.race.test']);
+    assert.deepEqual((plan?.detail['resolvedBehind'] as { fqdn: string }[]).map((c) => c.fqdn), ['fast.race.test']);
+    const connects = s.recorder.steps.filter((st) => st.kind === 'tcp-connect').map((st) => [st.detail['fqdn'], st.status]);
+    assert.deepEqual(connects, [['fast.race.test', 'pass']]);
   } finally {
     await s.stop();
     await registrar.stop();
