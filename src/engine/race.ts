@@ -45,9 +45,18 @@ export async function raceConnect(
 ): Promise<RaceResult> {
   // One record per race entry, same index as in the core's race; late arrivals are appended.
   const attempts: Attempt[] = [];
+  // A late name may bring an address already racing for the same name (the cache's FQDN resolved
+  // afresh to its cached IP): that attempt would only repeat the one under way.
+  const racing = new Set<string>();
   const enlist = (targets: readonly RaceTarget[]): RaceTarget[] => {
-    for (const target of targets) attempts.push({ target, abort: new AbortController() });
-    return [...targets];
+    const fresh = targets.filter((t) => {
+      const key = `${t.transport}|${t.candidate.port}|${t.candidate.fqdn}|${t.address}`;
+      if (racing.has(key)) return false;
+      racing.add(key);
+      return true;
+    });
+    for (const target of fresh) attempts.push({ target, abort: new AbortController() });
+    return fresh;
   };
   const initial = enlist(expandRaceTargets(candidates));
   if (initial.length === 0 && later.length === 0) return { failures: [] };

@@ -17,7 +17,7 @@ import { CacheStore } from '../cache/store.js';
 import { defaultCachePath } from '../cache/paths.js';
 import { DnsClient } from '../discovery/dns.js';
 import { PresenceError, SignInError, SiplogonError } from '../errors.js';
-import { describeCandidate, resolveCandidates, runDiscovery, type DiscoveryOutcome } from './discovery.js';
+import { describeCandidate, resolveCandidates, resolveProgressively, runDiscovery, type DiscoveryOutcome } from './discovery.js';
 import { resolveOptions, type ResolvedOptions, type SignInOptions } from './options.js';
 import { raceConnect, type LateCandidate } from './race.js';
 import { openRegistration, type Leg } from './sip-port.js';
@@ -252,9 +252,10 @@ export class SignInSession extends EventEmitter<SessionEvents> {
     const plan = o.targetFqdn ? undefined : this.cycle.beginCycle();
     if (plan?.kind === 'in-band') {
       const hosts = [...new Set(plan.candidates.map((c) => c.fqdn))];
-      const inBand = (await resolveCandidates(plan.candidates, hosts, o, rec, dns)).candidates;
-      if (inBand.length > 0) {
-        const r = await attemptList(inBand, 'in-band');
+      // The home pool races as soon as it resolves; a backup whose name is slow joins later.
+      const inBand = await resolveProgressively(plan.candidates, hosts, o, rec, dns);
+      if (inBand.candidates.length > 0 || inBand.later.length > 0) {
+        const r = await attemptList(inBand.candidates, 'in-band', inBand.later);
         if ('registrar' in r) return r;
       }
       this.cycle.beginRebuild();
@@ -266,11 +267,21 @@ export class SignInSession extends EventEmitter<SessionEvents> {
 
     // Seed resiliency: DHCP and SRV failed (or nothing they named resolved) → the cached registrar.
     if (discovery.cacheDecision?.useCache && cached && !o.targetFqdn) {
-      const step = rec.begin('cache-use', `Use cached registrar ${cached.registrar.fqdn}`, cached.registrar.fqdn, { writtenAt: cached.writtenAt, why: discovery.cacheDecision.detail });
-      const fresh = await resolveCandidates([cacheCandidate(cached)], [cached.registrar.fqdn], o, rec, dns);
-      const candidates = cacheCandidates(cached, fresh.resolved.get(cached.registrar.fqdn) ?? null);
-      step.pass({ candidates: candidates.map(describeCandidate), usedCachedAddresses: !fresh.resolved.has(cached.registrar.fqdn) });
-      const r = await attemptList(candidates, 'cache');
+      const fqdn = cached.registrar.fqdn;
+      const step = rec.begin('cache-use', `Use cached registrar ${fqdn}`, fqdn, { writtenAt: cached.writtenAt, why: discovery.cacheDecision.detail });
+      // The seed prefers the cached FQDN resolved afresh, then its cached IPs. DNS has just failed
+      // (that is why the cache is used), so the cached IPs do not wait out another DNS timeout:
+      // they join the race one stagger after it starts unless the fresh answer came first.
+      const cachedIps = cacheCandidates(cached, null);
+      const fresh: LateCandidate = {
+        transport: cached.registrar.transport,
+        ready: resolveCandidates([cacheCandidate(cached)], [fqdn], o, rec, dns).then((f) => {
+          const addrs = f.resolved.get(fqdn);
+          return addrs?.length ? cacheCandidates(cached, addrs)[0] : undefined;
+        }),
+      };
+      step.pass({ cachedAddresses: cachedIps.map(describeCandidate), resolvingAfresh: fqdn });
+      const r = await attemptList([], 'cache', [fresh, ...cachedIps.map((c): LateCandidate => ({ transport: c.transport, ready: Promise.resolve(c) }))]);
       if ('registrar' in r) return r;
       if ('error' in r) throw r.error;
     }

@@ -149,10 +149,43 @@ test('DNS and DHCP both down: signs in from the cache', async () => {
     assert.equal(reg.registrar.fqdn, `pool1.${D}`);
     const use = steps.find((s) => s.kind === 'cache-use');
     assert.equal(use?.status, 'pass');
-    assert.equal(use?.detail['usedCachedAddresses'], true, 'the FQDN could not be resolved: cached IPs');
+    assert.equal(use?.detail['resolvingAfresh'], `pool1.${D}`);
+    assert.notEqual(steps.find((s) => s.kind === 'dns-host' && s.target === `pool1.${D}`)?.status, 'pass', 'the cached FQDN does not resolve');
+    assert.ok(cacheOf(file).registrar.addresses.includes(reg.registrar.address), 'signed in via a cached IP');
   } finally {
     dhcp.setFault('none');
     await dns.restart(zoneDirect);
+  }
+});
+
+test('DNS black-holed: the cached IPs go ahead one stagger after the cache is tried, not after another DNS timeout', async () => {
+  const file = join(dir, 'dns-blackholed.json');
+  await dns.restart(zoneDirect);
+  await signInOnce(options(file));
+  // A resolver that takes every query and never answers.
+  const { createSocket } = await import('node:dgram');
+  const hole = createSocket('udp4');
+  await new Promise<void>((r) => hole.bind(DNS_PORT, '127.0.30.54', () => r()));
+  const s = new SignInSession(options(file, { dnsServers: [`127.0.30.54:${DNS_PORT}`], dnsTimeoutMs: 3000, provisioning: false, presence: false }), { once: true });
+  const ended: string[] = [];
+  s.recorder.subscribe((st, phase) => {
+    if (phase === 'end') ended.push(`${st.kind} ${st.target ?? ''}`);
+  });
+  try {
+    const reg = await s.ready();
+    const steps = s.recorder.steps;
+    assert.equal(reg.via, 'cache');
+    assert.ok(steps.filter((st) => st.kind === 'dns-srv').every((st) => st.error?.code === 'DNS_TIMEOUT'), 'every SRV query timed out');
+    const freshEnd = ended.indexOf(`dns-host pool1.${D}`);
+    assert.ok(
+      freshEnd === -1 || freshEnd > ended.indexOf(`authenticate pool1.${D}:5061/tls`),
+      `registered on a cached IP while the cached FQDN was still resolving (its DNS bound is 3 s): ${ended.join(', ')}`,
+    );
+    assert.ok(cacheOf(file).registrar.addresses.includes(reg.registrar.address));
+    assert.equal(steps.find((st) => st.kind === 'tls-handshake' && st.status === 'pass')?.target, `pool1.${D}`, 'TLS still verified against the cached FQDN');
+  } finally {
+    await s.stop();
+    hole.close();
   }
 });
 

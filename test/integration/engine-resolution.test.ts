@@ -14,6 +14,10 @@ import { createLabCa } from '../../src/lab/certs.js';
 import { startLabRegistrar } from '../../src/lab/registrar.js';
 import { SignInSession } from '../../src/engine/session.js';
 import type { SignInOptions } from '../../src/engine/options.js';
+import { recordFromRegistration } from '../../src/core/cache-policy.js';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 
 const sock = createSocket('udp4');
 const asked: string[] = [];
@@ -162,5 +166,34 @@ test('a better-ranked name that never resolves holds the one below it for one st
   } finally {
     await s.stop();
     await registrar.stop();
+  }
+});
+
+test('in-band registrars from the cache: the home pool whose name never resolves does not hold up the backup for more than a stagger', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'siplogon-inband-'));
+  const file = join(dir, 'cache.json');
+  // A device that signed in before and learned its home (slow) and backup (fast) registrars.
+  const rec = recordFromRegistration({
+    user: 'sip:alice@race.test',
+    registrar: { fqdn: 'fast.race.test', port: 5060, transport: 'tcp', addresses: ['127.0.20.46'] },
+    inBand: [
+      { fqdn: 'slow.race.test', port: 5060, transport: 'tcp' },
+      { fqdn: 'fast.race.test', port: 5060, transport: 'tcp' },
+    ],
+    at: new Date(),
+  });
+  writeFileSync(file, JSON.stringify(rec), { mode: 0o600 });
+  const { s, registrar } = await raceSession('fast.race.test', { cache: { path: file } });
+  try {
+    const reg = await s.ready();
+    assert.equal(reg.via, 'in-band');
+    assert.equal(reg.registrar.fqdn, 'fast.race.test');
+    const slow = s.recorder.steps.find((st) => st.kind === 'dns-host' && st.target === 'slow.race.test');
+    assert.equal(slow?.status, 'running', 'signed in on the backup while the home pool was still resolving (its DNS bound is 10 s)');
+    assert.ok(!s.recorder.steps.some((st) => st.kind === 'dns-srv'), 'no discovery: the in-band list served');
+  } finally {
+    await s.stop();
+    await registrar.stop();
+    rmSync(dir, { recursive: true, force: true });
   }
 });
