@@ -137,8 +137,9 @@ loadmodule "rls.so"
 loadmodule "xcap_server.so"
 
 modparam("usrloc", "db_mode", 0)
-# WAL avoids "database is locked" between the presence workers (pitfall 6).
-modparam("db_sqlite", "db_set_journal_mode", "${path.join(o.runDir, 'kamailio.db')}=WAL;")
+# The database is created in WAL mode (prepareDatabase): WAL avoids "database is locked" between
+# the presence workers (pitfall 6). Setting it here instead (db_set_journal_mode) made every worker
+# switch the mode as it started, and two switching at once failed the start ("database is locked").
 modparam("presence", "db_url", "${db}")
 modparam("presence", "server_address", "sip:${me}")
 modparam("presence", "subs_db_mode", 0)
@@ -274,7 +275,8 @@ async function prepareDatabase(runDir: string, domain: string, port: number): Pr
   const row = (docType: number, auid: string, doc: string, etag: string): string =>
     `INSERT INTO xcap (username, domain, doc, doc_type, etag, source, doc_uri, port) VALUES ('alice', ${sqlQuote(domain)}, ${sqlQuote(doc)}, ${docType}, ${sqlQuote(etag)}, 1, ` +
     `${sqlQuote(`/xcap-root/${auid}/users/sip:alice@${domain}/index`)}, ${port});`;
-  const sql = `${schema}\n${row(4, 'resource-lists', resourceLists(domain), 'rl-1')}\n${row(8, 'rls-services', rlsServices(domain), 'rs-1')}\n`;
+  // WAL is a property of the database file: set once here, before any worker connects.
+  const sql = `PRAGMA journal_mode=WAL;\n${schema}\n${row(4, 'resource-lists', resourceLists(domain), 'rl-1')}\n${row(8, 'rls-services', rlsServices(domain), 'rs-1')}\n`;
   await run(SQLITE3, [path.join(runDir, 'kamailio.db')], sql);
   const dbtext = path.join(runDir, 'dbtext');
   await mkdir(dbtext);
