@@ -17,7 +17,7 @@ export interface CandidatePolicy {
   allowOutsideDomain: boolean;
   /** Extra domains whose hosts are accepted even when outside the SIP domain. */
   allowedDomains: string[];
-  /** Add sipinternal./sip./sipexternal.<domain> hosts when an SRV name has no records. Default true. */
+  /** Add sipinternal./sip./sipexternal.<domain> hosts when no SRV name has records. Default true. */
   hostFallbacks: boolean;
 }
 
@@ -47,7 +47,8 @@ const ROLE_STEP: Record<SrvRole, { step: SeedStep; transport: SipTransport }> = 
 
 /**
  * A-record fallback hosts (KB 2619522 extension, see SIPE `addresses[]` and the OCS R2 CPE list):
- * used only when the SRV name itself has no records.
+ * used only when no SRV name has records — every documented client (SIPE, OCS 2007 R2 Phone
+ * Edition, Lync 2010/2013) turns to them after all SRV lookups, never beside a published SRV.
  */
 function fallbackHosts(role: SrvRole, d: string): { fqdn: string; port: number }[] {
   switch (role) {
@@ -76,11 +77,12 @@ function dedupeKey(c: Candidate): string {
  * 1 internal SRV (TLS), 2 DHCP opt 120 (TLS), 3 internal SRV (TCP), 4 DHCP (TCP), 5 external SRV
  * (TLS), 6 external SRV (TCP).
  *
- * Host fallbacks are added only when the SRV name authoritatively has no records (nxdomain, nodata,
- * or an answer with no records). They are NOT added on timeout / servfail / refused / error: then
- * the DNS path itself is failing, more names on the same resolver only cost more timeouts, and the
- * seed sends that case to the cache instead. A "." target (RFC 2782: service decidedly not
- * offered) adds no fallback either.
+ * Host fallbacks are added only when no SRV name has any record, and then for each SRV name that
+ * authoritatively has none (nxdomain, nodata, or an answer with no records), in that name's step.
+ * They are NOT added on timeout / servfail / refused / error: then the DNS path itself is failing,
+ * more names on the same resolver only cost more timeouts, and the seed sends that case to the
+ * cache instead. A "." target (RFC 2782: service decidedly not offered) is a record: the site
+ * publishes SRV, so no fallback.
  *
  * @throws UsageError INVALID_OPTION when the SIP domain is not a valid host name.
  */
@@ -102,6 +104,7 @@ export function planCandidates(input: {
   const raw: Candidate[] = [];
   const rejected: CandidatePlan['rejected'] = [];
 
+  const anySrvRecords = Object.values(input.answers.srv).some((q) => q?.outcome === 'answer' && (q.srv?.length ?? 0) > 0);
   const srvStep = (role: SrvRole): void => {
     const { step, transport } = ROLE_STEP[role];
     const q = input.answers.srv[role];
@@ -113,7 +116,7 @@ export function planCandidates(input: {
       for (const r of orderSrv(records, input.random)) {
         raw.push({ fqdn: r.target, port: r.port, transport, source: 'dns-srv', step, origin, addresses: [] });
       }
-    } else if (noRecords && policy.hostFallbacks) {
+    } else if (noRecords && policy.hostFallbacks && !anySrvRecords) {
       for (const h of fallbackHosts(role, domain)) {
         raw.push({ fqdn: h.fqdn, port: h.port, transport, source: 'dns-host', step, origin: `${origin} (no SRV: host fallback)`, addresses: [] });
       }

@@ -82,6 +82,26 @@ test('planCandidates: host fallbacks on nxdomain/nodata, in each role\'s step', 
   assert.deepEqual(p.hostsToResolve, ['sipinternal.acme.test', 'sip.acme.test', 'sipexternal.acme.test']);
 });
 
+test('planCandidates: no host fallbacks beside a published SRV name (only after every SRV name came back empty)', () => {
+  // A TCP-only site: the TLS names are missing but _sipinternal._tcp exists. Lync clients, SIPE and
+  // the OCS R2 Phone Edition use sipinternal./sip./sipexternal. only when no SRV record exists.
+  const p = plan({
+    domain: D,
+    srv: {
+      'internal-tls': q('a', 'nxdomain'), 'internal-tcp': q('b', 'answer', [r('pool.acme.test', 5060)]),
+      'external-tls': q('c', 'nxdomain'), 'external-tcp': q('d', 'nodata'),
+    },
+  });
+  assert.deepEqual(brief(p.candidates), ['3:tcp:pool.acme.test:5060:dns-srv']);
+  assert.deepEqual(p.hostsToResolve, ['pool.acme.test']);
+  // A "." target is a published record too: the site manages SRV, so no fallback either.
+  const dot = plan({ domain: D, srv: { 'internal-tls': q('a', 'answer', [r('.', 0)]), 'internal-tcp': q('b', 'nxdomain') } });
+  assert.equal(dot.candidates.length, 0);
+  // One name timing out while the others are empty: fallbacks for the empty ones only (as before).
+  const partial = plan({ domain: D, srv: { 'internal-tls': q('a', 'timeout'), 'internal-tcp': q('b', 'nxdomain') } });
+  assert.deepEqual(brief(partial.candidates), ['3:tcp:sipinternal.acme.test:5060:dns-host']);
+});
+
 test('planCandidates: hostFallbacks=false adds none', () => {
   const p = plan({ domain: D, srv: { 'internal-tls': q('a', 'nxdomain') } }, { hostFallbacks: false });
   assert.equal(p.candidates.length, 0);
