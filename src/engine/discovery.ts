@@ -150,8 +150,10 @@ export async function resolveProgressively(
     }
     return false;
   };
+  // `ready` never rejects (LateCandidate contract): a lookup aborted by the DNS client's close
+  // or the session's stop must not become an unhandled rejection where nobody awaits it.
   const laterFrom = (n: number): LateCandidate[] =>
-    list.slice(n).map((c, i) => ({ transport: c.transport, ready: settledOf(n + i).then(() => attachAddresses([c], resolved)[0]) }));
+    list.slice(n).map((c, i) => ({ transport: c.transport, ready: settledOf(n + i).then(() => attachAddresses([c], resolved)[0], () => undefined) }));
 
   return new Promise((resolve, reject) => {
     let finished = false;
