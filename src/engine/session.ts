@@ -173,6 +173,9 @@ export class SignInSession extends EventEmitter<SessionEvents> {
       while (!this.stopping) {
         try {
           const reg = await this.signInOnce(dns);
+          // stop() came while the sign-in was finishing (provisioning, cache): it found nothing to
+          // wake, so honour it here; signOff() below un-REGISTERs the leg finish() kept.
+          if (this.stopping) break;
           attempt = 0;
           this.backoff.reset();
           this.current = reg;
@@ -419,6 +422,8 @@ export class SignInSession extends EventEmitter<SessionEvents> {
   private async stayRegistered(): Promise<SiplogonError> {
     const leg = this.leg;
     if (!leg) return new SignInError('CONNECTION_CLOSED', 'no registration');
+    // A stop() that came before this.wake was set would otherwise wait for a loss that never comes.
+    if (this.stopping) return new SignInError('ABORTED', 'stopping');
     const o = this.options;
     return new Promise<SiplogonError>((resolve) => {
       let done = false;
