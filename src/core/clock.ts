@@ -16,13 +16,18 @@ export interface Clock {
  * Wall clock: performance.now() and Node's real timers. The handle carries the Node timer itself
  * (no lookup table): a discovery arms ~20 timers per device, and a fleet arms millions.
  */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
 export const systemClock: Clock = (() => {
   let seq = 0;
   type Live = { readonly id: number; readonly timer: ReturnType<typeof setTimeout> };
   return {
     now: () => performance.now(),
     setTimeout(fn, ms): TimerHandle {
-      const h: Live = { id: ++seq, timer: setTimeout(fn, Math.max(0, ms)) };
+      // Node turns a delay above 2^31-1 ms (~24.8 days) into 1 ms: a registrar granting a long
+      // Expires (RFC 3261 §20.19 allows 2^32-1 s) would make refreshes fire in a tight loop.
+      // Firing at the cap instead is early, which every long timer here (refreshes) tolerates.
+      const h: Live = { id: ++seq, timer: setTimeout(fn, Math.min(MAX_TIMER_MS, Math.max(0, ms))) };
       return h;
     },
     clearTimeout(handle) {

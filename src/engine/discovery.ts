@@ -37,6 +37,9 @@ export async function runDiscovery(o: ResolvedOptions, rec: StepRecorder, dns: D
   if (o.targetFqdn) return targetOnly(o, rec, dns);
 
   const dhcpP = runDhcp(o, rec);
+  // Awaited only after the SRV queries: a DHCP failure meanwhile (a bad interface) must not be
+  // an unhandled rejection; it is rethrown by the await below.
+  dhcpP.catch(() => undefined);
   const srvNames = { ...DEFAULT_SRV_NAMES, ...o.srvNames };
   const srvEntries = await Promise.all(
     ROLES.map(async (role) => {
@@ -80,7 +83,13 @@ async function runDhcp(o: ResolvedOptions, rec: StepRecorder): Promise<DhcpInfor
   const via = o.dhcp.interface ?? o.dhcp.localAddress ?? o.dhcp.server ?? '';
   const timeoutMs = o.dhcp.timeoutMs ?? 8000;
   const step = rec.begin('dhcp-inform', 'DHCPINFORM (options 120, 43)', via, { via, timeoutMs });
-  const r = await informDhcp({ ...o.dhcp, timeoutMs, vendorClass: 'MS-UC-Client', ...(o.signal ? { signal: o.signal } : {}) });
+  let r: DhcpInformResult;
+  try {
+    r = await informDhcp({ ...o.dhcp, timeoutMs, vendorClass: 'MS-UC-Client', ...(o.signal ? { signal: o.signal } : {}) });
+  } catch (e) {
+    step.fail(e);
+    throw e;
+  }
   const detail = { outcome: r.outcome, server: r.server, sipServers: r.sipServers, msUcClient: r.msUcClient, optionsSeen: r.optionsSeen };
   if (r.outcome === 'answer' && r.sipServers) step.pass(detail);
   else if (r.outcome === 'answer') step.fail(new DhcpError('DHCP_MALFORMED', 'the DHCP answer carries no option 120 (SIP servers)'), detail);
@@ -150,8 +159,10 @@ export async function resolveProgressively(
     }
     return false;
   };
+  // `ready` never rejects (LateCandidate contract): a lookup aborted by the DNS client's close
+  // or the session's stop must not become an unhandled rejection where nobody awaits it.
   const laterFrom = (n: number): LateCandidate[] =>
-    list.slice(n).map((c, i) => ({ transport: c.transport, ready: settledOf(n + i).then(() => attachAddresses([c], resolved)[0]) }));
+    list.slice(n).map((c, i) => ({ transport: c.transport, ready: settledOf(n + i).then(() => attachAddresses([c], resolved)[0], () => undefined) }));
 
   return new Promise((resolve, reject) => {
     let finished = false;

@@ -61,8 +61,7 @@ export async function raceConnect(
   const initial = enlist(expandRaceTargets(candidates));
   if (initial.length === 0 && later.length === 0) return { failures: [] };
   const failures: { candidate: Candidate; address: string; error: SiplogonError }[] = [];
-  const onAbort = (): void => attempts.forEach((a) => a.abort.abort());
-  signal.addEventListener('abort', onAbort, { once: true });
+  if (signal.aborted) return { failures };
 
   return new Promise<RaceResult>((resolve) => {
     let settled = false;
@@ -74,6 +73,13 @@ export async function raceConnect(
       signal.removeEventListener('abort', onAbort);
       joining?.stop();
       resolve(r);
+    };
+    // The caller gave up (session stopped): an aborted attempt reports nothing to the core, so
+    // the race must be ended here, or it would wait forever for attempts that no longer run.
+    const onAbort = (): void => {
+      finish({ failures });
+      race.abort();
+      attempts.forEach((a) => a.abort.abort());
     };
     const race = new StaggeredRace(initial, {
       staggerMs: stagger,
@@ -90,7 +96,7 @@ export async function raceConnect(
             a.abort.abort();
             a.conn?.close();
             a.conn = undefined;
-            a.step?.skip('cancelled: another candidate won the race');
+            a.step?.skip(cmd.reason === 'aborted' ? 'cancelled: the sign-in was stopped' : 'cancelled: another candidate won the race');
             break;
           }
           case 'winner': {
@@ -175,6 +181,7 @@ export async function raceConnect(
         closers[k]!();
       },
     });
+    signal.addEventListener('abort', onAbort, { once: true });
     race.start();
     joining.start();
     later.forEach((l, k) => {

@@ -108,6 +108,8 @@ export class SignInSession extends EventEmitter<SessionEvents> {
     const resolved = resolveOptions(options);
     const callerSignal = resolved.signal;
     this.options = { ...resolved, signal: this.abort.signal };
+    // Readable by the engine, invisible to JSON.stringify / console.log of the session or its options.
+    Object.defineProperty(this.options, 'password', { enumerable: false });
     const o = this.options;
     // A one-shot run (the diagnosis) keeps every step; a long-lived session a recent window.
     this.recorder = run.recorder ?? new StepRecorder(o.clock, run.once ? {} : { keep: o.stepHistory });
@@ -171,6 +173,9 @@ export class SignInSession extends EventEmitter<SessionEvents> {
       while (!this.stopping) {
         try {
           const reg = await this.signInOnce(dns);
+          // stop() came while the sign-in was finishing (provisioning, cache): it found nothing to
+          // wake, so honour it here; signOff() below un-REGISTERs the leg finish() kept.
+          if (this.stopping) break;
           attempt = 0;
           this.backoff.reset();
           this.current = reg;
@@ -428,6 +433,8 @@ export class SignInSession extends EventEmitter<SessionEvents> {
   private async stayRegistered(): Promise<SiplogonError> {
     const leg = this.leg;
     if (!leg) return new SignInError('CONNECTION_CLOSED', 'no registration');
+    // A stop() that came before this.wake was set would otherwise wait for a loss that never comes.
+    if (this.stopping) return new SignInError('ABORTED', 'stopping');
     const o = this.options;
     return new Promise<SiplogonError>((resolve) => {
       let done = false;

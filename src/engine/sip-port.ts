@@ -110,7 +110,8 @@ export async function openRegistration(connection: SipConnection, candidate: Can
   });
   const registration = new Registration(client, {
     aor: o.aor,
-    password: pw,
+    // A function, not the string: the leg's options must not show the password when inspected.
+    password: () => pw,
     authUser: o.authUser,
     expires: o.expires,
     instanceId: o.instanceId,

@@ -58,25 +58,30 @@ export function addDiscoverCommand(program: Command): void {
         if (!f.json) rec.subscribe((s, phase) => phase === 'end' && process.stdout.write(`  ${stepLine(s)}\n`));
         const dns = new DnsClient({ ...(o.dnsServers ? { servers: o.dnsServers } : {}), timeoutMs: o.dnsTimeoutMs });
         let result;
+        let candidates;
         try {
           result = await runDiscovery(o, rec, dns);
+          // Discovery hands names still resolving to the race as `later`; this report has no race,
+          // so it waits for them (each bounded by the DNS timeout) to list every candidate in order.
+          const late = await Promise.all((result.later ?? []).map((l) => l.ready));
+          candidates = [...result.candidates, ...late.filter((c) => c !== undefined)];
         } finally {
           dns.close();
         }
         const rejected: Record<string, unknown>[] = result.plan?.rejected.map((r) => ({ ...describeCandidate(r.candidate), reason: r.reason })) ?? [];
         if (f.json) {
           process.stdout.write(
-            JSON.stringify({ user: o.aor, domain: o.domain, queries: rec.steps, candidates: result.candidates.map(describeCandidate), rejected, cache: result.cacheDecision ?? null }, null, 2) + '\n',
+            JSON.stringify({ user: o.aor, domain: o.domain, queries: rec.steps, candidates: candidates.map(describeCandidate), rejected, cache: result.cacheDecision ?? null }, null, 2) + '\n',
           );
         } else {
           process.stdout.write(`\nCandidates for ${o.aor}, in the order a device tries them:\n`);
-          if (result.candidates.length === 0) process.stdout.write('  (none: DHCP and DNS gave no usable registrar — a device would now sign in from its cache)\n');
-          result.candidates.forEach((c, i) =>
+          if (candidates.length === 0) process.stdout.write('  (none: DHCP and DNS gave no usable registrar — a device would now sign in from its cache)\n');
+          candidates.forEach((c, i) =>
             process.stdout.write(`  ${String(i + 1).padStart(2)}. ${c.step ? `step ${c.step}` : '      '}  ${c.fqdn}:${c.port}/${c.transport}  [${c.addresses.join(', ')}]  from ${c.origin}\n`),
           );
           for (const r of rejected) process.stdout.write(`  refused: ${String(r['fqdn'])}:${String(r['port'])}/${String(r['transport'])} — ${String(r['reason'])}\n`);
         }
-        process.exitCode = result.candidates.length > 0 ? 0 : 1;
+        process.exitCode = candidates.length > 0 ? 0 : 1;
       } catch (err) {
         reportError('discover', err);
       }
