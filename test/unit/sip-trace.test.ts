@@ -124,7 +124,7 @@ test('credential elements: namespace prefixes, attributes, CDATA, unclosed eleme
 });
 
 test('body cap: 4 KB shown with the rest counted; a secret straddling the cap is redacted first, never cut half-visible', () => {
-  const filler = 'x'.repeat(4090);
+  const filler = 'x'.repeat(4080); // the secret starts 10 bytes before the cap
   const body = `${filler}<password>ABCDEFGHIJKLMNOP</password>${'y'.repeat(6000)}`;
   const b = redactBody(body);
   assert.equal(Buffer.byteLength(b.text), 4096);
