@@ -230,3 +230,18 @@ test('CLI: `diagnose --trace` against Kamailio prints, reports (JSON + HTML) the
   assert.match(shown, /REGISTER sip:trace\.test SIP\/2\.0/);
   assert.match(shown, /<password><redacted><\/password>/, 'the body reads as text once rendered');
 });
+
+test('lab: a hook that throws never breaks sign-in; the diagnosis still records the trace', async () => {
+  let calls = 0;
+  const r = await diagnose({
+    ...lab.signInOptions({ cache: false, presence: false }),
+    trace: true,
+    sipTrace: () => {
+      calls++;
+      throw new Error('observer bug');
+    },
+  });
+  assert.equal(r.result, 'pass', JSON.stringify(r.finding));
+  assert.ok(calls >= 8, `hook called ${calls} times`);
+  assert.equal(r.trace?.entries.length, calls, 'the caller hook saw exactly what the report kept');
+});
