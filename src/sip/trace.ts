@@ -126,7 +126,8 @@ function parseAuth(value: string, schemeless: boolean): AuthItem[] | undefined {
     if (!cur || !paramAhead()) {
       // A new scheme.
       const scheme = token();
-      if (!scheme) return undefined;
+      // A scheme ends at whitespace, a comma or the end; "abc/def" is a blob, not a scheme.
+      if (!scheme || (i < n && value[i] !== ' ' && value[i] !== '\t' && value[i] !== ',')) return undefined;
       cur = { scheme, params: [] };
       items.push(cur);
       ws();
@@ -135,7 +136,8 @@ function parseAuth(value: string, schemeless: boolean): AuthItem[] | undefined {
         const s = i;
         while (i < n && /[A-Za-z0-9\-._~+/]/.test(value[i]!)) i++;
         while (i < n && value[i] === '=') i++;
-        if (i === s) return undefined;
+        // Nothing but '=' means the "scheme" was itself a padded blob, not a scheme.
+        if (i === s || value[s] === '=') return undefined;
         cur.blob = true;
         ws();
         if (i < n && value[i] !== ',') return undefined;
@@ -168,15 +170,18 @@ function parseAuth(value: string, schemeless: boolean): AuthItem[] | undefined {
  * their routing fields; every other parameter value, any token68 and every parameter of an
  * unknown scheme becomes "<redacted>".
  */
-export function redactAuthValue(value: string, schemeless = false): string {
-  const items = parseAuth(value, schemeless);
+export function redactAuthValue(value: string, kind: 'credentials' | 'challenge' | 'info' = 'credentials'): string {
+  const items = parseAuth(value, kind === 'info');
   if (!items) {
-    const m = /^\s*([A-Za-z0-9!#$%&'*+.^_`|~-]+)(?=\s|$)/.exec(value);
-    // Unparseable: a leading scheme name is harmless; for a schemeless value nothing is.
-    return m && !schemeless ? `${m[1]} ${REDACTED}` : REDACTED;
+    // Unparseable: a leading scheme name followed by something is harmless; a lone token may be
+    // the credential itself (a client that sends a bare token), and a schemeless value has no scheme.
+    const m = /^\s*([A-Za-z0-9!#$%&'*+.^_`|~-]+)(?=\s+\S)/.exec(value);
+    return m && kind !== 'info' ? `${m[1]} ${REDACTED}` : REDACTED;
   }
   return items
     .map((it) => {
+      // Credentials always carry something after the scheme (RFC 7235 §2.1); a lone token is not a scheme.
+      if (kind === 'credentials' && !it.blob && it.params.length === 0) return REDACTED;
       const lower = it.scheme?.toLowerCase();
       const keep = lower === undefined || lower === 'digest' ? DIGEST_KEEP : MS_SCHEMES.has(lower) ? MS_KEEP : undefined;
       const head = it.scheme ?? '';
@@ -198,7 +203,7 @@ function redactUriPasswords(s: string): string {
 /** Redacts one header value; `name` may be in any case or a compact form. */
 export function redactHeaderValue(name: string, value: string): string {
   const lower = name.toLowerCase();
-  if (AUTH_HEADERS.has(lower)) return redactAuthValue(value, lower.endsWith('authentication-info'));
+  if (AUTH_HEADERS.has(lower)) return redactAuthValue(value, lower.endsWith('authentication-info') ? 'info' : lower.endsWith('authorization') ? 'credentials' : 'challenge');
   return redactUriPasswords(value);
 }
 

@@ -75,6 +75,11 @@ test('unknown or token68 schemes keep only the scheme name (Basic is the passwor
   assert.equal(redactHeaderValue('Authorization', 'Digest username="alice", response="8ca523f5e9506fed'), `Digest ${R}`);
   assert.equal(redactHeaderValue('Authorization', 'Digest response=8ca523 f5e9, cnonce=1'), `Digest ${R}`);
   assert.equal(redactHeaderValue('Authorization', '"weird" stuff'), R);
+  // A bare token or padded blob sent without a scheme may be the credential itself: nothing kept.
+  for (const bare of ['dXNlcjpwYXNzd29yZA', 'dXNlcjpwYXNzd29yZA==', 'hunter2hunter2', ' Zm9vOmJhcg= ']) {
+    assert.equal(redactHeaderValue('Authorization', bare), R, bare);
+    assert.equal(redactHeaderValue('Proxy-Authorization', bare), R, bare);
+  }
 });
 
 test('digest Authentication-Info (no scheme, RFC 3261 §20.6): rspauth and cnonce hidden, nextnonce kept', () => {
@@ -189,10 +194,16 @@ test('property: arbitrary header values never throw and unknown parameters of kn
     fc.property(fc.constantFrom('Digest', 'NTLM', 'Kerberos', 'TLS-DSK'), fc.stringMatching(/^x-[a-z]{1,8}$/), val, fc.boolean(), fc.string({ maxLength: 80 }), (scheme, pname, secret, quoted, junk) => {
       const v = `${scheme} realm="r", ${pname}=${quoted ? `"${secret}"` : secret}, qop="auth"`;
       assert.ok(!redactHeaderValue('Authorization', v).includes(secret));
+      // token68 credentials, with a scheme or (a broken client) without one.
+      const blob = Buffer.from(`alice:${secret}${junk}`).toString('base64');
+      for (const cred of [`Basic ${blob}`, blob, blob.replace(/=+$/, ''), `${scheme} ${blob}`]) {
+        const out = redactHeaderValue('Proxy-Authorization', cred);
+        assert.ok(!out.includes(blob.replace(/=+$/, '').slice(0, 12)), `${cred} → ${out}`);
+      }
       assert.equal(typeof redactHeaderValue('Authorization', junk), 'string');
       assert.equal(typeof redactBody(junk).text, 'string');
     }),
-    { numRuns: 300 },
+    { numRuns: 1000 },
   );
 });
 
