@@ -8,6 +8,8 @@ import { SignInSession, type Registered } from '../engine/session.js';
 import type { SignInOptions } from '../engine/options.js';
 import { StepRecorder, type StepListener, type StepRecord } from '../engine/steps.js';
 import { SiplogonError } from '../errors.js';
+import { systemClock } from '../core/clock.js';
+import { SipTraceLog, type SipTraceEntry } from '../sip/trace.js';
 import { decisiveStep, explain, type Finding } from './advice.js';
 
 export const DIAGNOSIS_SCHEMA_VERSION = 1;
@@ -27,19 +29,36 @@ export interface DiagnosisReport {
   /** The step that decided the outcome (first failing one), with diagnosis and fix; null on a clean pass. */
   finding: Finding | null;
   error: { code: string; message: string } | null;
+  /**
+   * The SIP exchange, redacted (only when asked for with `trace`): entries in order, `atMs` in
+   * ms since the run started (as the steps' startedAtMs); `omitted` counts entries past the cap.
+   */
+  trace?: { entries: SipTraceEntry[]; omitted: number };
 }
 
 export interface DiagnoseOptions extends SignInOptions {
   onStep?: StepListener;
+  /** Record the redacted SIP trace into the report. @defaultValue false */
+  trace?: boolean;
 }
 
 export { toolVersion };
 
 export async function diagnose(options: DiagnoseOptions): Promise<DiagnosisReport> {
-  const { onStep, ...signInOptions } = options;
+  const { onStep, trace, ...signInOptions } = options;
   const clock = signInOptions.clock;
   const startedAt = new Date();
   const t0 = performance.now();
+  const log = trace ? new SipTraceLog(clock ?? systemClock) : undefined;
+  if (log) {
+    const theirs = signInOptions.sipTrace;
+    signInOptions.sipTrace = theirs
+      ? (e) => {
+          log.hook(e);
+          theirs(e);
+        }
+      : log.hook;
+  }
   const session = new SignInSession(signInOptions, { once: true, ...(clock ? { recorder: new StepRecorder(clock) } : {}) });
   if (onStep) session.recorder.subscribe(onStep);
   let registered: Registered | null = null;
@@ -71,5 +90,6 @@ export async function diagnose(options: DiagnoseOptions): Promise<DiagnosisRepor
     steps,
     finding,
     error: error ? { code: error.code, message: error.message } : null,
+    ...(log ? { trace: { entries: [...log.entries], omitted: log.omitted } } : {}),
   };
 }

@@ -4,6 +4,7 @@
  */
 import type { StepRecord } from '../engine/steps.js';
 import type { DiagnosisReport } from './diagnose.js';
+import { connectionLabel, formatTraceEntry } from '../sip/trace.js';
 
 const MARK: Record<StepRecord['status'], string> = { running: '…', pass: '✔', fail: '✖', skipped: '–' };
 
@@ -81,6 +82,34 @@ export function renderText(r: DiagnosisReport): string {
   return [renderHeader(r), ...r.steps.map((s) => `  ${stepLine(s)}`), '', renderSummary(r)].join('\n');
 }
 
+/** The redacted SIP trace as text (CLI --trace); "" when the report has none. */
+export function renderTrace(r: DiagnosisReport): string {
+  if (!r.trace) return '';
+  const t = r.trace;
+  const out = [`SIP trace (${t.entries.length} message${t.entries.length === 1 ? '' : 's'}, secrets redacted; → sent, ← received, ms since start):`];
+  for (const e of t.entries) out.push(formatTraceEntry(e), '');
+  if (t.entries.length === 0) out.push('  (no SIP message was exchanged)', '');
+  if (t.omitted > 0) out.push(`… ${t.omitted} more message${t.omitted === 1 ? '' : 's'} not kept`, '');
+  return out.join('\n');
+}
+
+function traceHtml(r: DiagnosisReport): string {
+  if (!r.trace) return '';
+  const e = escapeHtml;
+  const items = r.trace.entries
+    .map((x) => {
+      const head = `${x.direction === 'out' ? '→' : '←'} ${x.atMs.toFixed(1)} ms ${x.direction === 'out' ? 'to' : 'from'} ${connectionLabel(x.connection)}`;
+      const msg = [x.startLine, ...x.headers.map((h) => `${h.name}: ${h.value}`), ...(x.body ? ['', x.body] : []), ...(x.bodyOmittedBytes > 0 ? [`… ${x.bodyOmittedBytes} bytes more`] : [])].join('\n');
+      return `<div class="sip ${x.direction}"><div class="sip-head">${e(head)}</div><pre>${e(msg)}</pre></div>`;
+    })
+    .join('\n');
+  const omitted = r.trace.omitted > 0 ? `<p>… ${r.trace.omitted} more messages not kept</p>` : '';
+  return `<details id="sip-trace"><summary>SIP trace (${r.trace.entries.length} messages, secrets redacted)</summary>
+${items || '<p>No SIP message was exchanged.</p>'}
+${omitted}</details>
+`;
+}
+
 export function escapeHtml(s: string): string {
   return s.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c] ?? c);
 }
@@ -113,6 +142,7 @@ tr.decisive{background:#fdecea} .num{text-align:right;white-space:nowrap}
 .finding{border-left:4px solid #b42318;background:#fdecea;padding:.6em 1em;margin:1em 0}
 .ok{border-left:4px solid #1f7a3a;background:#e8f5ec;padding:.6em 1em;margin:1em 0}
 .code{font-family:ui-monospace,monospace;color:#555} details{margin-top:1.5em} pre{white-space:pre-wrap;font-size:12px}
+.sip{margin:.6em 0;border-left:3px solid #8aa} .sip.in{border-color:#a88} .sip-head{font-weight:600;padding-left:.5em} .sip pre{margin:.2em 0 0 .5em}
 </style></head><body>
 <h1>siplogon diagnosis <span class="badge ${r.result}">${r.result === 'pass' ? 'Success' : 'Failure'}</span></h1>
 <div class="meta">User <b>${e(r.user)}</b> · ${r.mode === 'target-fqdn' ? `target FQDN <b>${e(r.targetFqdn ?? '')}</b> (DHCP bypassed)` : 'discovery via DHCP and DNS'} · started ${e(r.startedAt)} · ${r.durationMs} ms · siplogon ${e(r.tool.version)}</div>
@@ -121,7 +151,7 @@ ${finding}
 <tbody>
 ${rows}
 </tbody></table>
-<details><summary>Raw report (JSON)</summary><pre>${data}</pre></details>
+${traceHtml(r)}<details><summary>Raw report (JSON)</summary><pre>${data}</pre></details>
 </body></html>
 `;
 }

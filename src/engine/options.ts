@@ -8,6 +8,7 @@ import type { SipTransport, SrvRole } from '../core/types.js';
 import { UsageError } from '../errors.js';
 import type { DnsCache } from '../discovery/dns-cache.js';
 import { PRESENCE_STATES, type PresenceState } from '../presence/state.js';
+import type { SipTraceHook } from '../sip/trace.js';
 
 export type PasswordSource = string | (() => string | Promise<string>);
 
@@ -131,6 +132,15 @@ export interface SignInOptions {
    */
   stepHistory?: number;
 
+  /**
+   * Sees every SIP message sent or received on every connection the engine opens (race entries,
+   * registration, provisioning/MRAS, presence), already redacted: digest `response`/`cnonce`,
+   * NTLM/Kerberos/TLS-DSK tokens and credential elements of bodies (the MRAS relay password)
+   * read "<redacted>"; bodies are capped at 4 KB. Called synchronously; keep it cheap.
+   * @defaultValue none — off, and then no entry is built (no cost per message)
+   */
+  sipTrace?: SipTraceHook;
+
   /** Stable device identity (+sip.instance). @defaultValue a random UUID per process */
   instanceId?: string;
 
@@ -157,7 +167,8 @@ export interface PresenceOptions {
   listTimeoutMs?: number;
 }
 
-export interface ResolvedOptions extends Required<Omit<SignInOptions, 'targetFqdn' | 'targetPort' | 'authUser' | 'dnsServers' | 'dnsCache' | 'ca' | 'signal' | 'dhcp' | 'cache' | 'backoff' | 'presence' | 'preferredProbe'>> {
+export interface ResolvedOptions extends Required<Omit<SignInOptions, 'targetFqdn' | 'targetPort' | 'authUser' | 'dnsServers' | 'dnsCache' | 'ca' | 'signal' | 'dhcp' | 'cache' | 'backoff' | 'presence' | 'preferredProbe' | 'sipTrace'>> {
+  sipTrace: SipTraceHook | undefined;
   presence: Required<Omit<PresenceOptions, 'listUri' | 'note'>> & { listUri: string | undefined; note: string | undefined } | false;
   preferredProbe: { baseMs: number; capMs: number } | false;
   aor: string;
@@ -242,10 +253,16 @@ export function resolveOptions(o: SignInOptions): ResolvedOptions {
     networkWatchIntervalMs: positive('networkWatchIntervalMs', o.networkWatchIntervalMs, 2000, true),
     stepHistory: wholeNumber('stepHistory', o.stepHistory, 500),
     instanceId: o.instanceId ?? `urn:uuid:${crypto.randomUUID()}`,
+    sipTrace: traceHook(o.sipTrace),
     clock: o.clock ?? systemClock,
     random: o.random ?? Math.random,
     signal: o.signal,
   };
+}
+
+function traceHook(h: SignInOptions['sipTrace']): SipTraceHook | undefined {
+  if (h !== undefined && typeof h !== 'function') throw new UsageError('INVALID_OPTION', 'sipTrace must be a function');
+  return h;
 }
 
 function resolvePresence(p: SignInOptions['presence']): ResolvedOptions['presence'] {

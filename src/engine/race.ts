@@ -131,6 +131,7 @@ export async function raceConnect(
           ...(o.ca !== undefined ? { ca: o.ca } : {}),
           rejectUnauthorized: o.verifyTls,
           signal: a.abort.signal,
+          ...(o.sipTrace ? { sipTrace: o.sipTrace, clock: o.clock } : {}),
           onPhase: (p) => {
             if (p.phase === 'tcp-connected') {
               tcp.pass();

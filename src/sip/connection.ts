@@ -8,7 +8,9 @@ import net from 'node:net';
 import tls from 'node:tls';
 import { SiplogonError, SipParseError, TransportError } from '../errors.js';
 import { SipStreamFramer } from './framing.js';
-import { serializeMessage, type SipMessage } from './message.js';
+import { parseMessage, serializeMessage, type SipMessage } from './message.js';
+import type { Clock } from '../core/clock.js';
+import { emitTrace, makeTracer, type SipTraceHook, type SipTracer } from './trace.js';
 
 export interface ConnectTarget {
   address: string;
@@ -44,6 +46,15 @@ export interface ConnectOptions {
   onPhase?: (e: { phase: 'tcp-connected' | 'tls-established'; tls?: TlsInfo }) => void;
   /** Largest accepted message, default 64 KiB. */
   maxMessageBytes?: number;
+  /**
+   * Sees every SIP message sent or received on the connection, redacted (sip/trace.ts). Off by
+   * default; when off no entry is built and no message is re-parsed.
+   */
+  sipTrace?: SipTraceHook;
+  /** Stamps trace entries. @defaultValue systemClock */
+  clock?: Clock;
+  /** Body bytes a trace entry shows. @defaultValue 4096 */
+  traceBodyBytes?: number;
 }
 
 export interface ConnectionInfo {
@@ -69,12 +80,14 @@ export class SipConnection extends EventEmitter<SipConnectionEvents> {
   private readonly socket: net.Socket;
   private readonly framer: SipStreamFramer;
   private closedWith: { err: SiplogonError | undefined } | undefined;
+  private readonly tracer: SipTracer | undefined;
 
   /** @internal use connectSip(). */
-  constructor(socket: net.Socket, info: ConnectionInfo, maxMessageBytes?: number) {
+  constructor(socket: net.Socket, info: ConnectionInfo, maxMessageBytes?: number, tracer?: SipTracer) {
     super();
     this.socket = socket;
     this.info = info;
+    this.tracer = tracer;
     this.framer = new SipStreamFramer(maxMessageBytes === undefined ? {} : { maxMessageBytes });
     socket.on('data', (chunk: Buffer) => this.onData(chunk));
     socket.on('error', (err) => this.finish(new TransportError('CONNECTION_CLOSED', `connection to ${this.peer()} failed: ${err.message}`, { cause: err, details: { ...this.where(), errno: (err as NodeJS.ErrnoException).code } })));
@@ -88,7 +101,23 @@ export class SipConnection extends EventEmitter<SipConnectionEvents> {
 
   send(msg: SipMessage | Buffer): void {
     if (this.closedWith) throw this.closedWith.err ?? new TransportError('CONNECTION_CLOSED', `connection to ${this.peer()} is closed`, { details: this.where() });
-    this.socket.write(Buffer.isBuffer(msg) ? msg : serializeMessage(msg));
+    const bytes = Buffer.isBuffer(msg) ? msg : serializeMessage(msg);
+    if (this.tracer !== undefined) this.traceOut(bytes, Buffer.isBuffer(msg) ? undefined : msg);
+    this.socket.write(bytes);
+  }
+
+  private traceOut(bytes: Buffer, msg: SipMessage | undefined): void {
+    // RFC 5626 §3.5.1 keep-alives are not SIP messages.
+    if (msg === undefined && /^[\r\n]*$/.test(bytes.toString('latin1', 0, Math.min(bytes.length, 8)))) return;
+    let m = msg;
+    if (m === undefined) {
+      try {
+        m = parseMessage(bytes);
+      } catch {
+        return; // not a SIP message we could show redacted: show nothing rather than raw bytes
+      }
+    }
+    emitTrace(this.tracer as SipTracer, 'out', m, this.info);
   }
 
   /** RFC 5626 §3.5.1 keep-alive ping; the answer arrives as a 'pong' event. */
@@ -113,7 +142,10 @@ export class SipConnection extends EventEmitter<SipConnectionEvents> {
     }
     for (const f of frames) {
       if (this.closedWith) return;
-      if (f.type === 'message') this.emit('message', f.message);
+      if (f.type === 'message') {
+        if (this.tracer !== undefined) emitTrace(this.tracer, 'in', f.message, this.info);
+        this.emit('message', f.message);
+      }
       else if (f.type === 'pong') this.emit('pong');
       else {
         // Answer a peer's ping with a pong (RFC 5626 §3.5.1).
@@ -204,6 +236,7 @@ export function connectSip(target: ConnectTarget, opts: ConnectOptions = {}): Pr
   if (!Number.isInteger(target.port) || target.port < 1 || target.port > 65535) {
     return Promise.reject(new TransportError('INVALID_OPTION', `bad port ${target.port}`, { details }));
   }
+  const tracer = opts.sipTrace ? makeTracer(opts.sipTrace, { ...(opts.clock ? { clock: opts.clock } : {}), ...(opts.traceBodyBytes !== undefined ? { maxBodyBytes: opts.traceBodyBytes } : {}) }) : undefined;
   return new Promise<SipConnection>((resolve, reject) => {
     let done = false;
     let timer: ReturnType<typeof setTimeout> | undefined;
@@ -254,7 +287,7 @@ export function connectSip(target: ConnectTarget, opts: ConnectOptions = {}): Pr
           remotePort: raw.remotePort ?? target.port,
         };
         if (target.servername) info.servername = target.servername;
-        return succeed(new SipConnection(raw, info, opts.maxMessageBytes));
+        return succeed(new SipConnection(raw, info, opts.maxMessageBytes, tracer));
       }
       // Errors of the raw socket surface through the TLS socket; keep them from going unhandled.
       raw.on('error', () => {});
@@ -314,7 +347,7 @@ export function connectSip(target: ConnectTarget, opts: ConnectOptions = {}): Pr
           tls: info,
         };
         if (target.servername) ci.servername = target.servername;
-        succeed(new SipConnection(s, ci, opts.maxMessageBytes));
+        succeed(new SipConnection(s, ci, opts.maxMessageBytes, tracer));
       });
     };
   });

@@ -6,6 +6,7 @@ import { addConnectionOptions, readPassword, reportError, toSignInOptions, type 
 interface Flags extends CommonFlags {
   json?: boolean;
   report?: string;
+  trace?: boolean;
 }
 
 const SPIN = ['⠋', '⠙', '⠹', '⠸', '⠼', '⠴', '⠦', '⠧', '⠇', '⠏'];
@@ -48,11 +49,12 @@ export function addDiagnoseCommand(program: Command): void {
   addConnectionOptions(cmd, { password: true, target: true, cache: true })
     .option('--json', 'print the report as JSON (schema/diagnosis-v1.schema.json)')
     .option('--report <file.html>', 'also write a self-contained HTML report')
+    .option('--trace', 'also show the SIP messages exchanged (secrets redacted): after the summary, in --json and in --report')
     .addHelpText('after', '\nExit codes: 0 signed in, 1 failed at a step, 2 usage error.')
     .action(async (flags: Flags) => {
       try {
         // Loaded on demand so that `--help` and the other commands do not load the engine.
-        const [{ diagnose }, { renderHeader, renderHtml, renderSummary, stepLine }] = await Promise.all([import('../../diagnose/diagnose.js'), import('../../diagnose/render.js')]);
+        const [{ diagnose }, { renderHeader, renderHtml, renderSummary, renderTrace, stepLine }] = await Promise.all([import('../../diagnose/diagnose.js'), import('../../diagnose/render.js')]);
         const password = readPassword(flags.passwordEnv);
         const opts = toSignInOptions(flags, password);
         // A diagnosis must not change what the device would use next: it reads the cache but never writes it.
@@ -61,13 +63,13 @@ export function addDiagnoseCommand(program: Command): void {
         if (opts.cache !== false) opts.cache = { ...opts.cache, readOnly: true };
         let report;
         try {
-          report = await diagnose({ ...opts, ...(live ? { onStep: live.onStep } : {}) });
+          report = await diagnose({ ...opts, ...(live ? { onStep: live.onStep } : {}), ...(flags.trace ? { trace: true } : {}) });
         } finally {
           live?.done(); // an unexpected error must not leave the spinner's interval holding the process open
         }
         if (flags.report) writeFileSync(flags.report, renderHtml(report), { mode: 0o644 });
         if (flags.json) process.stdout.write(JSON.stringify(report, null, 2) + '\n');
-        else process.stdout.write('\n' + renderSummary(report));
+        else process.stdout.write('\n' + renderSummary(report) + (report.trace ? '\n' + renderTrace(report) : ''));
         process.exitCode = report.result === 'pass' ? 0 : 1;
       } catch (err) {
         reportError('diagnose', err);
