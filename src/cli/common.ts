@@ -141,9 +141,18 @@ export function toSignInOptions(f: CommonFlags, password: string | undefined): S
 }
 
 /** Prints a one-line error and sets the documented exit code (2 usage, 1 failure). */
-export function reportError(command: string, err: unknown): void {
+/**
+ * One line on stderr; with --json also a JSON document on stdout, so a script parsing stdout
+ * always gets one: `{"ok":false,"error":{code,message}}`, or for sign-in's NDJSON stream an
+ * `{"event":"error",code,message}` line.
+ */
+export function reportError(command: string, err: unknown, json: 'document' | 'ndjson' | false = false): void {
   const e = err as { code?: string; message?: string };
   const usage = e.code === 'INVALID_OPTION' || e.code === 'INVALID_URI';
-  process.stderr.write(`siplogon ${command}: ${e.code ? `${e.code}: ` : ''}${e.message ?? String(err)}\n`);
+  const code = e.code ?? 'ERROR';
+  const message = e.message ?? String(err);
+  if (json === 'document') process.stdout.write(JSON.stringify({ ok: false, error: { code, message } }) + '\n');
+  else if (json === 'ndjson') process.stdout.write(JSON.stringify({ event: 'error', code, message }) + '\n');
+  process.stderr.write(`siplogon ${command}: ${e.code ? `${e.code}: ` : ''}${message}\n`);
   process.exitCode = usage ? 2 : 1;
 }

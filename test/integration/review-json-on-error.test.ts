@@ -1,8 +1,7 @@
-// Review finding (not fixed here: the error document's shape is a product decision): with --json,
-// `diagnose` and `discover` print nothing on stdout when they fail before a report exists (an
-// unset password variable, a bad --timeout); only a text line goes to stderr. A script doing
-// JSON.parse(stdout) then fails, unlike `register --json`, which prints {"ok":false,code,message}.
-// Kept as a TODO test: it shows the defect without turning the suite red.
+// Review finding: with --json, `diagnose` and `discover` printed nothing on stdout when they
+// failed before a report existed (an unset password variable, a bad --dns-timeout), so a script
+// doing JSON.parse(stdout) failed. Now: {"ok":false,"error":{code,message}} (register adds the same
+// `error` object to its own document), and sign-in's NDJSON stream an {"event":"error"} line.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
@@ -10,16 +9,23 @@ import { fileURLToPath } from 'node:url';
 
 const CLI = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
 
-test('diagnose --json and discover --json print a JSON error document on a usage error', { todo: 'no JSON on stdout for errors raised before the report (see the file comment)' }, () => {
+test('diagnose, discover and register --json print a JSON error document on a usage error; sign-in --json an error event', () => {
   const env = { ...process.env };
   delete env['REVIEW_UNSET_PW'];
   const runs = [
     spawnSync(process.execPath, [CLI, 'diagnose', '--user', 'sip:alice@acme.test', '--password-env', 'REVIEW_UNSET_PW', '--no-cache', '--json'], { env, encoding: 'utf8', timeout: 15_000 }),
     spawnSync(process.execPath, [CLI, 'discover', 'sip:alice@acme.test', '--dns-timeout', 'soon', '--json'], { env, encoding: 'utf8', timeout: 15_000 }),
   ];
+  runs.push(spawnSync(process.execPath, [CLI, 'register', '--registrar', 'pool1.acme.test', '--transport', 'tls', '--user', 'sip:alice@acme.test', '--password-env', 'REVIEW_UNSET_PW', '--json'], { env, encoding: 'utf8', timeout: 15_000 }));
   for (const r of runs) {
     assert.equal(r.status, 2, r.stderr);
-    const doc = JSON.parse(r.stdout) as { error?: { code?: string } };
+    const doc = JSON.parse(r.stdout) as { ok?: boolean; error?: { code?: string; message?: string } };
+    assert.equal(doc.ok, false);
     assert.equal(doc.error?.code, 'INVALID_OPTION');
+    assert.ok(doc.error?.message, 'a message for people');
   }
+  const signIn = spawnSync(process.execPath, [CLI, 'sign-in', '--user', 'sip:alice@acme.test', '--password-env', 'REVIEW_UNSET_PW', '--no-cache', '--json'], { env, encoding: 'utf8', timeout: 15_000 });
+  assert.equal(signIn.status, 2, signIn.stderr);
+  const lines = signIn.stdout.trim().split('\n').map((l) => JSON.parse(l) as { event?: string; code?: string });
+  assert.deepEqual(lines.at(-1), { ...lines.at(-1), event: 'error', code: 'INVALID_OPTION' });
 });

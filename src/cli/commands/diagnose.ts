@@ -72,7 +72,7 @@ export function addDiagnoseCommand(program: Command): void {
         else process.stdout.write('\n' + renderSummary(report) + (report.trace ? '\n' + renderTrace(report) : ''));
         process.exitCode = report.result === 'pass' ? 0 : 1;
       } catch (err) {
-        reportError('diagnose', err);
+        reportError('diagnose', err, flags.json ? 'document' : false);
       }
     });
 }

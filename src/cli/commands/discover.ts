@@ -83,7 +83,7 @@ export function addDiscoverCommand(program: Command): void {
         }
         process.exitCode = candidates.length > 0 ? 0 : 1;
       } catch (err) {
-        reportError('discover', err);
+        reportError('discover', err, f.json ? 'document' : false);
       }
     });
 }

@@ -126,6 +126,6 @@ function report(o: { json?: boolean }, err: unknown): void {
   const e = SiplogonError.is(err) ? err : undefined;
   const code = e?.code ?? 'ERROR';
   const message = err instanceof Error ? err.message : String(err);
-  if (o.json) process.stdout.write(JSON.stringify({ ok: false, code, message, details: e?.details ?? {} }) + '\n');
+  if (o.json) process.stdout.write(JSON.stringify({ ok: false, code, message, details: e?.details ?? {}, error: { code, message } }) + '\n');
   process.stderr.write(`siplogon register: ${code}: ${message}\n`);
 }

@@ -39,7 +39,7 @@ export function addSignInCommand(program: Command): void {
             : { flavour: flags.presenceFlavour ?? 'auto', ...(flags.presenceList ? { listUri: flags.presenceList } : {}), ...(flags.watch?.length ? { contacts: flags.watch } : {}) };
         session = new SignInSession(opts);
       } catch (err) {
-        reportError('sign-in', err);
+        reportError('sign-in', err, flags.json ? 'ndjson' : false);
         return;
       }
       const t0 = Date.now();
@@ -81,7 +81,7 @@ export function addSignInCommand(program: Command): void {
         await session.ready();
       } catch (err) {
         if (!stopping) {
-          reportError('sign-in', err);
+          reportError('sign-in', err, flags.json ? 'ndjson' : false);
           await session.stop();
           return;
         }
