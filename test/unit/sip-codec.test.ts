@@ -178,6 +178,37 @@ test('property: any split of a byte stream yields the same messages', () => {
   );
 });
 
+test('property: fed whole or in any pieces (down to single bytes), any byte stream gives the same messages or the same error code', () => {
+  // The framer resumes its search and its bare-CR/LF check where the last chunk ended; this pins
+  // that to the one-shot reading, including CRLFCRLF and CR LF straddling a cut.
+  const unit = fc.constantFrom('\r', '\n', '\r\n', '\r\n\r\n', 'a', ' ', ':', 'Content-Length: 3', 'l: 0', 'SIP/2.0 200 OK', 'REGISTER sip:x SIP/2.0', '\0');
+  const outcome = (chunks: Buffer[]): string => {
+    const f = new SipStreamFramer();
+    const got: Frame[] = [];
+    try {
+      for (const c of chunks) got.push(...f.push(c));
+    } catch (e) {
+      return `error ${(e as { code?: string }).code}`;
+    }
+    return JSON.stringify(got.map((fr) => (fr.type === 'message' ? [fr.message.kind, fr.message.body.toString('latin1')] : fr.type)).filter((x) => typeof x !== 'string'));
+  };
+  fc.assert(
+    fc.property(fc.array(unit, { maxLength: 30 }).map((a) => Buffer.from(a.join(''), 'latin1')), fc.array(fc.integer({ min: 1, max: 7 }), { minLength: 1, maxLength: 10 }), (stream, cuts) => {
+      const pieces: Buffer[] = [];
+      for (let pos = 0, k = 0; pos < stream.length; k++) {
+        const n = cuts[k % cuts.length]!;
+        pieces.push(stream.subarray(pos, pos + n));
+        pos += n;
+      }
+      const bytes = [...stream].map((b) => Buffer.from([b]));
+      const whole = outcome([stream]);
+      assert.equal(outcome(pieces), whole);
+      assert.equal(outcome(bytes), whole);
+    }),
+    { numRuns: 1000 },
+  );
+});
+
 test('property: random bytes never throw anything but a SiplogonError', () => {
   const alphabet = fc.constantFrom(...'SIP/2.0 OK\r\n:;Content-Length -1 0 9 l: v REGISTER sip:x \0é'.split(''));
   fc.assert(
