@@ -87,6 +87,12 @@ export interface SignInOptions {
   tlsHandshakeTimeoutMs?: number;
   /** Non-INVITE transaction bound (Timer F). @defaultValue 32000 (64 × T1) */
   transactionTimeoutMs?: number;
+  /**
+   * Bound on the whole sign-off at stop() (un-SUBSCRIBE, un-PUBLISH, un-REGISTER): a registrar
+   * that hangs would otherwise hold stop() for up to three transaction timeouts. When it passes
+   * the connection is closed and the server's binding simply expires. @defaultValue 5000
+   */
+  signOffTimeoutMs?: number;
   /** RFC 8305-style stagger between connection attempts. @defaultValue 250 */
   staggerMs?: number;
   /** How long a TCP candidate that connected first waits for a TLS one. @defaultValue 2000 */
@@ -236,6 +242,7 @@ export function resolveOptions(o: SignInOptions): ResolvedOptions {
     connectTimeoutMs: positive('connectTimeoutMs', o.connectTimeoutMs, 5000),
     tlsHandshakeTimeoutMs: positive('tlsHandshakeTimeoutMs', o.tlsHandshakeTimeoutMs, 5000),
     transactionTimeoutMs: positive('transactionTimeoutMs', o.transactionTimeoutMs, 32000),
+    signOffTimeoutMs: positive('signOffTimeoutMs', o.signOffTimeoutMs, 5000),
     staggerMs: positive('staggerMs', o.staggerMs, 250, true),
     tlsPatienceMs: positive('tlsPatienceMs', o.tlsPatienceMs, 2000, true),
     penaltyMs: positive('penaltyMs', o.penaltyMs, 30000, true),

@@ -6,6 +6,7 @@
  */
 import { EventEmitter } from 'node:events';
 import { Backoff } from '../core/backoff.js';
+import type { TimerHandle } from '../core/clock.js';
 import { cacheCandidates, recordFromRegistration } from '../core/cache-policy.js';
 import { RegistrarCycle } from '../core/cycle.js';
 import { PenaltyList } from '../core/penalty.js';
@@ -476,7 +477,9 @@ export class SignInSession extends EventEmitter<SessionEvents> {
       }
       const leg = await openRegistration(won.connection, won.candidate, o, this.recorder);
       if (leg.outcome.kind !== 'registered' || this.stopping || this.probe !== probe) {
-        leg.close();
+        // Registered after all (the session stopped or moved on meanwhile): do not leave the binding.
+        if (leg.outcome.kind === 'registered') void leg.unregister().catch(() => undefined).finally(() => leg.close());
+        else leg.close();
         probe.result(false);
         return;
       }
@@ -501,8 +504,11 @@ export class SignInSession extends EventEmitter<SessionEvents> {
     this.lastTried = [...this.preferred];
     const reg = await this.finish(sw.leg, sw.candidate, sw.address, 'preferred', started, dns);
     this.current = reg;
-    this.emit('registered', reg);
-    void this.startPresence(this.abort.signal);
+    // stop() during the move: no "registered" after it; signOff() un-REGISTERs the new leg.
+    if (!this.stopping) {
+      this.emit('registered', reg);
+      void this.startPresence(this.abort.signal);
+    }
     if (old) {
       const step = this.recorder.begin('unregister', `Un-REGISTER from ${old.target} (back on the preferred registrar)`, old.target);
       try {
@@ -594,24 +600,52 @@ export class SignInSession extends EventEmitter<SessionEvents> {
   }
 
   private async signOff(): Promise<void> {
-    const leg = this.leg;
+    // A registration the preferred-registrar probe made but the loop never adopted is ours too.
+    const pending = this.switchTo?.leg;
+    this.switchTo = undefined;
+    const leg = this.leg ?? pending;
     this.leg = undefined;
     if (!leg) return;
+    const legs = pending && pending !== leg ? [leg, pending] : [leg];
     const agent = this.presenceAgent;
     this.presenceAgent = undefined;
-    if (agent) {
-      // Un-SUBSCRIBE and un-PUBLISH before un-REGISTER, else the server NOTIFYs a dead socket.
-      await this.presenceStarting;
-      await agent.stop();
-    }
-    const step = this.recorder.begin('unregister', 'Un-REGISTER', leg.target);
+    const o = this.options;
+    let bound: TimerHandle | undefined;
+    let boundHit = false;
+    const boundPassed = new Promise<void>((resolve) => {
+      bound = o.clock.setTimeout(() => {
+        boundHit = true;
+        this.emit('warning', `sign-off took longer than ${o.signOffTimeoutMs} ms: connection closed without waiting for ${legs.map((l) => l.target).join(', ')} (its binding expires on its own)`);
+        // Closing the connection fails every transaction still waiting on it at once.
+        for (const l of legs) l.close();
+        resolve();
+      }, o.signOffTimeoutMs);
+    });
+    const work = (async (): Promise<void> => {
+      if (agent) {
+        // Un-SUBSCRIBE and un-PUBLISH before un-REGISTER, else the server NOTIFYs a dead socket.
+        await this.presenceStarting;
+        await agent.stop().catch(() => undefined);
+      }
+      await Promise.all(
+        legs.map(async (l) => {
+          const step = this.recorder.begin('unregister', 'Un-REGISTER', l.target);
+          if (boundHit) return step.skip(`the sign-off bound (${o.signOffTimeoutMs} ms) passed first`);
+          try {
+            await l.unregister();
+            step.pass();
+          } catch (e) {
+            step.fail(e);
+          }
+        }),
+      );
+    })();
     try {
-      await leg.unregister();
-      step.pass();
-    } catch (e) {
-      step.fail(e);
+      // After the bound, what is still pending settles on the closed connection by itself.
+      await Promise.race([work, boundPassed]);
     } finally {
-      leg.close();
+      o.clock.clearTimeout(bound);
+      for (const l of legs) l.close();
     }
   }
 }

@@ -14,7 +14,8 @@ import { escapeXml, MRAS_CONTENT_TYPE, PROVISIONING_CONTENT_TYPE, PROVISIONING_E
 import { UsageError } from '../errors.js';
 import type { LabCa } from './certs.js';
 
-export type LabRegistrarFault = 'none' | 'down' | 'silent' | 'wrong-certificate' | 'bad-password' | 'provisioning-refused';
+/** `silent` drops its connections and answers nothing; `hung` keeps them open and answers nothing. */
+export type LabRegistrarFault = 'none' | 'down' | 'silent' | 'hung' | 'wrong-certificate' | 'bad-password' | 'provisioning-refused';
 
 export interface LabRegistrarOptions {
   /** FQDN the certificate names. */
@@ -117,7 +118,7 @@ export async function startLabRegistrar(o: LabRegistrarOptions): Promise<LabRegi
         return;
       }
       for (const f of frames) {
-        if (fault === 'silent') continue;
+        if (fault === 'silent' || fault === 'hung') continue;
         if (f.type === 'ping') socket.write('\r\n');
         else if (f.type === 'message' && f.message.kind === 'request') {
           const after: (() => void)[] = [];
