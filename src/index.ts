@@ -19,7 +19,8 @@ export type { NetworkWatcher, WatchNetworkOptions, LocalAddress, AddressDiff, In
 export * from './sip/message.js';
 export { SipStreamFramer, type Frame } from './sip/framing.js';
 export { connectSip, SipConnection, tlsInfoOf, type ConnectTarget, type ConnectOptions, type ConnectionInfo, type TlsInfo } from './sip/connection.js';
-export { SipClient, newBranch, newCallId, newTag, DEFAULT_TIMER_F_MS, T1_MS, type SipClientOptions, type RequestOptions, type IncomingAnswer, type TraceDirection } from './sip/transaction.js';
+export { SipClient, newBranch, newCallId, newTag, DEFAULT_TIMER_F_MS, T1_MS, type SipClientOptions, type RequestOptions, type IncomingAnswer } from './sip/transaction.js';
+export { redactMessage, redactHeaderValue, redactAuthValue, redactBody, REDACTED, type SipTraceEntry, type SipTraceHook, type SipTraceConnection } from './sip/trace.js';
 export * from './sip/digest.js';
 export { Registration, parseRedirectContacts, requestWithAuth, type RegisterOutcome, type RedirectContact, type RegistrationOptions } from './sip/register.js';
 export { registerAt, defaultResolve, type RegistrarTarget, type RegisterAtOptions, type SignOnHop, type SignOnResult, type ResolveHook } from './sip/sign-on.js';

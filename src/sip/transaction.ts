@@ -23,7 +23,6 @@ export function newCallId(): string {
   return randomHex(12);
 }
 
-export type TraceDirection = 'out' | 'in';
 
 export interface IncomingAnswer {
   status: number;
@@ -36,8 +35,6 @@ export interface SipClientOptions {
   clock?: Clock;
   /** Timer F, default 64×T1 = 32000 ms. */
   timerFMs?: number;
-  /** Sees every message sent and received (text; passwords are never in SIP messages we build). */
-  onTrace?: (direction: TraceDirection, text: string) => void;
   /** Sees every final response matched to one of our transactions, before the caller does. */
   onResponse?: (response: SipResponse, method: string) => void;
   /**
@@ -129,7 +126,6 @@ export class SipClient {
       };
       this.pending.set(branch, p);
       try {
-        this.trace('out', bytes);
         this.connection.send(bytes);
       } catch (err) {
         this.settle(p, () => reject(err instanceof SiplogonError ? err : new TransportError('CONNECTION_CLOSED', String(err))));
@@ -149,17 +145,7 @@ export class SipClient {
     fn();
   }
 
-  private trace(dir: TraceDirection, bytes: Buffer | SipMessage): void {
-    if (!this.opts.onTrace) return;
-    try {
-      this.opts.onTrace(dir, (Buffer.isBuffer(bytes) ? bytes : serializeMessage(bytes)).toString('utf8'));
-    } catch {
-      /* tracing must never break signalling */
-    }
-  }
-
   private onMessage(m: SipMessage): void {
-    this.trace('in', m);
     if (m.kind === 'response') {
       // §17.1.3: match on the top Via branch and the CSeq method.
       let branch: string | undefined;
@@ -217,7 +203,6 @@ export class SipClient {
     const res: SipResponse = { kind: 'response', status: ans.status, reason: ans.reason ?? defaultReason(ans.status), headers, body };
     try {
       const bytes = serializeMessage(res);
-      this.trace('out', bytes);
       this.connection.send(bytes);
     } catch {
       /* connection went away: nothing to answer on */

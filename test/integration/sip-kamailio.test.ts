@@ -88,8 +88,9 @@ describe('SIP layer against a real Kamailio', () => {
 
   const opts = (over: Partial<RegisterAtOptions> = {}, password = 'wonder land', traces?: string[]): RegisterAtOptions => ({
     registration: { aor: 'sip:alice@example.test', password, expires: 300 },
-    connect: { ca: ca.cert, connectTimeoutMs: 3000 },
-    client: { timerFMs: 5000, ...(traces ? { onTrace: (d, t) => traces.push(`${d} ${t}`) } : {}) },
+    // The connection's (redacted) trace hook: start line and headers as text, one entry per message.
+    connect: { ca: ca.cert, connectTimeoutMs: 3000, ...(traces ? { sipTrace: (e) => traces.push(`${e.direction} ${e.startLine}\r\n${e.headers.map((h) => `${h.name}: ${h.value}\r\n`).join('')}\r\n${e.body}`) } : {}) },
+    client: { timerFMs: 5000 },
     resolve: async (h) => NAMES[h] ?? Promise.reject(new Error(`unknown ${h}`)),
     ...over,
   });
