@@ -218,9 +218,12 @@ export function resolveOptions(o: SignInOptions): ResolvedOptions {
   if (typeof o.password !== 'string' && typeof o.password !== 'function') throw new UsageError('INVALID_OPTION', 'password is required');
   const targetTransport = o.targetTransport ?? 'tls';
   const dhcp = o.dhcp === undefined || o.dhcp === false || (!o.dhcp.interface && !o.dhcp.server && !o.dhcp.localAddress) ? false : o.dhcp;
+  const secret = o.password;
   return {
     user: o.user,
-    password: o.password,
+    // Held in a closure: console.log / util.inspect / JSON.stringify of the options (or of a
+    // session holding them) never show it.
+    password: typeof secret === 'function' ? secret : () => secret,
     aor,
     userPart,
     domain,

@@ -109,8 +109,6 @@ export class SignInSession extends EventEmitter<SessionEvents> {
     const resolved = resolveOptions(options);
     const callerSignal = resolved.signal;
     this.options = { ...resolved, signal: this.abort.signal };
-    // Readable by the engine, invisible to JSON.stringify / console.log of the session or its options.
-    Object.defineProperty(this.options, 'password', { enumerable: false });
     const o = this.options;
     // A one-shot run (the diagnosis) keeps every step; a long-lived session a recent window.
     this.recorder = run.recorder ?? new StepRecorder(o.clock, run.once ? {} : { keep: o.stepHistory });
