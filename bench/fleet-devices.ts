@@ -67,6 +67,9 @@ async function main(argv: string[]): Promise<void> {
 
   // SLB_FLEET_SHARED_DNS=1: the devices are the lines of one gateway and share its resolver cache.
   const dnsCache = process.env.SLB_FLEET_SHARED_DNS === '1' ? new DnsCache() : undefined;
+  // SLB_FLEET_TARGET=FQDN=ADDR: no discovery, the registrar given as SIPp is given it (comparison only).
+  const [targetFqdn, targetAddr] = (process.env.SLB_FLEET_TARGET ?? '').split('=');
+  const direct = targetFqdn && targetAddr ? { targetFqdn, targetTransport: 'tcp' as const, targetPort: 5060, hosts: { [targetFqdn]: [targetAddr] } } : {};
   const before = settledMemory();
   const allocations = await startAllocationSampling();
   const sessions: SignInSession[] = [];
@@ -87,6 +90,7 @@ async function main(argv: string[]): Promise<void> {
       // SLB_FLEET_STEP_HISTORY overrides, to measure what the default history of 500 costs.
       stepHistory: Number(process.env.SLB_FLEET_STEP_HISTORY ?? 0),
       ...(dnsCache ? { dnsCache } : {}),
+      ...direct,
       cache: false,
       presence: false,
       provisioning: false,

@@ -22,9 +22,12 @@ export const SIPP_BIN = '/usr/bin/sipp';
  * siplogon: every device asks DNS itself (desk phones). siplogon-shared-dns: the devices share one
  * DnsCache, as the lines of one gateway process would (TTL-bound answers, identical questions in
  * flight asked once; NXDOMAIN without an SOA, as dnsmasq sends it, is never cached).
+ * siplogon-no-dns: for comparison only, not the issue's measure: every device is given the
+ * registrar and its address (--target-fqdn with a static host), as SIPp is — no discovery at all.
  */
-export type FleetClient = 'siplogon' | 'siplogon-shared-dns' | 'sipp';
-export const FLEET_CLIENTS: readonly FleetClient[] = ['siplogon', 'siplogon-shared-dns', 'sipp'];
+export type FleetClient = 'siplogon' | 'siplogon-shared-dns' | 'siplogon-no-dns' | 'sipp';
+export const FLEET_CLIENTS: readonly FleetClient[] = ['siplogon', 'siplogon-shared-dns', 'siplogon-no-dns', 'sipp'];
+type SiplogonVariant = Exclude<FleetClient, 'sipp'>;
 /** A zone TTL like a real site's, so the shared cache can keep what it is allowed to. */
 export const FLEET_DNS_TTL_S = 300;
 
@@ -153,7 +156,7 @@ async function heldCount(k: Kamailio, n: number): Promise<number> {
   return stats.contacts;
 }
 
-async function runSiplogon(ns: Netns, k: Kamailio, n: number, dir: string, o: FleetOptions, shared: boolean): Promise<FleetResult> {
+async function runSiplogon(ns: Netns, k: Kamailio, n: number, dir: string, o: FleetOptions, variant: SiplogonVariant): Promise<FleetResult> {
   let buf = '';
   let resolveLine: (l: string) => void = () => undefined;
   const line = new Promise<string>((r) => (resolveLine = r));
@@ -162,7 +165,7 @@ async function runSiplogon(ns: Netns, k: Kamailio, n: number, dir: string, o: Fl
   const child = spawnIn(ns, process.execPath, ['--expose-gc', ...extra, devicesMain, String(n), String(o.concurrency), DOMAIN, `${DNS_ADDR}:${DNS_PORT}`, String(o.deviceBoundMs)], {
     logFile: join(dir, 'siplogon-fleet.log'),
     // The password goes through the environment only, never argv (visible in ps).
-    env: { ...process.env, FLEET_PW: PASSWORD, ...(shared ? { SLB_FLEET_SHARED_DNS: '1' } : {}) },
+    env: { ...process.env, FLEET_PW: PASSWORD, ...(variant === 'siplogon-shared-dns' ? { SLB_FLEET_SHARED_DNS: '1' } : {}), ...(variant === 'siplogon-no-dns' ? { SLB_FLEET_TARGET: `sip1.${DOMAIN}=${REG_A}` } : {}) },
     onStdout: (s) => {
       buf += s;
       const m = /^FLEET_RESULT (.*)$/m.exec(buf);
@@ -181,7 +184,7 @@ async function runSiplogon(ns: Netns, k: Kamailio, n: number, dir: string, o: Fl
     if (cacheStats !== undefined) o.log(`    shared DNS cache ${JSON.stringify(cacheStats)}`);
     if (r.cpuMs !== undefined) o.log(`    device process CPU ${Math.round(r.cpuMs)} ms over ${Math.round(r.wallMs)} ms wall (${((100 * r.cpuMs) / Math.max(1, r.wallMs)).toFixed(0)} %)`);
     const held = await heldCount(k, n);
-    return { ...r, client: shared ? 'siplogon-shared-dns' : 'siplogon', held };
+    return { ...r, client: variant, held };
   } finally {
     child.stdinEnd();
     await bounded(child.exited, 5_000, 'device process exit').catch(() => child.kill());
@@ -288,7 +291,7 @@ export async function runFleet(client: FleetClient, n: number, o: FleetOptions):
       dir: join(dir, 'A'),
     });
     await reg.start();
-    return client === 'sipp' ? await runSipp(ns, reg, n, dir, o) : await runSiplogon(ns, reg, n, dir, o, client === 'siplogon-shared-dns');
+    return client === 'sipp' ? await runSipp(ns, reg, n, dir, o) : await runSiplogon(ns, reg, n, dir, o, client);
   } catch (err) {
     return fail(err);
   } finally {

@@ -8,8 +8,8 @@
  *   --bench failover,cold,fleet (default failover)   --clients siplogon,baresip,linphone   --runs N (3)
  *   --scenarios none,dead1,dead2,killed,blackholed,comeback (failover; default all)
  *   --rtts 0,20,100 (cold)   --bound-ms N (150000)   --poll-ms N (20)   --settle-ms N (1000)
- *   --fleet-n 1000,10000 (fleet; default both)   --fleet-clients siplogon,siplogon-shared-dns,sipp (all)   --concurrency N (200)
- *   --smoke  siplogon only (both fleet variants), one run, short bound, all three benches, fleet N=50 (CI: < 2 min)
+ *   --fleet-n 1000,10000 (fleet; default both)   --fleet-clients siplogon,siplogon-shared-dns,siplogon-no-dns,sipp (all)   --concurrency N (200)
+ *   --smoke  siplogon only (every fleet variant), one run, short bound, all three benches, fleet N=50 (CI: < 2 min)
  *   --keep-logs   --siplogon-main PATH (another build of the CLI)   --out DIR
  *   --siplogon-args="--stagger 100 --timeout 2000"  (appended to sign-in; note the =)
  */
@@ -86,7 +86,7 @@ async function main(): Promise<number> {
   const benches = (values.bench ?? (smoke ? 'failover,cold,fleet' : 'failover')).split(',').map((s) => s.trim());
   for (const b of benches) if (b !== 'failover' && b !== 'cold' && b !== 'fleet') throw new Error(`unknown bench "${b}" (valid: failover, cold, fleet)`);
   const fleetSizes = smoke ? [50] : parseFleetSizes(values['fleet-n'], [1_000, 10_000]);
-  const fleetClients: FleetClient[] = smoke ? ['siplogon', 'siplogon-shared-dns'] : parseFleetClients(values['fleet-clients']);
+  const fleetClients: FleetClient[] = smoke ? ['siplogon', 'siplogon-shared-dns', 'siplogon-no-dns'] : parseFleetClients(values['fleet-clients']);
   const concurrency = positiveInt('concurrency', values.concurrency, 200);
   const scenarios = parseScenarioList(values.scenarios);
   const rtts = smoke && values.rtts === undefined ? [0, 20] : parseRtts(values.rtts);

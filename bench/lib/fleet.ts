@@ -118,7 +118,7 @@ export function countHeldAors(dump: string): number {
 }
 
 export interface FleetResult {
-  client: 'siplogon' | 'siplogon-shared-dns' | 'sipp';
+  client: 'siplogon' | 'siplogon-shared-dns' | 'siplogon-no-dns' | 'sipp';
   n: number;
   concurrency: number;
   ok: number;
