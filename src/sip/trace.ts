@@ -9,6 +9,7 @@
  * authentication headers (a parameter we do not know is hidden), so a new scheme or parameter
  * fails closed.
  */
+import type { ConnectionInfo } from './connection.js';
 import { systemClock, type Clock } from '../core/clock.js';
 import type { SipHeader, SipMessage } from './message.js';
 
@@ -18,15 +19,8 @@ export const DEFAULT_TRACE_BODY_BYTES = 4096;
 /** Entries a SipTraceLog keeps by default. */
 export const DEFAULT_TRACE_ENTRIES = 500;
 
-export interface SipTraceConnection {
-  transport: 'tls' | 'tcp';
-  localAddress: string;
-  localPort: number;
-  remoteAddress: string;
-  remotePort: number;
-  /** The FQDN dialled (SNI and certificate name), when there was one. */
-  servername?: string;
-}
+/** The connection a traced message went over (its TLS details stay out of the trace). */
+export type SipTraceConnection = Omit<ConnectionInfo, 'tls'>;
 
 /** One message as the trace shows it: already redacted and with its body capped. */
 export interface SipTraceEntry {

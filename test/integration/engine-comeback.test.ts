@@ -7,6 +7,7 @@ import { createLabCa, type LabCa } from '../../src/lab/certs.js';
 import { startLabRegistrar, type LabRegistrar } from '../../src/lab/registrar.js';
 import { startDnsServer, type LabDnsServer } from '../../src/lab/dns-server.js';
 import { SignInSession, type Registered } from '../../src/engine/session.js';
+import { QUIET } from '../helpers/quiet.js';
 
 const D = 'back.test';
 let ca: LabCa;
@@ -39,11 +40,7 @@ function session(): SignInSession {
     password: 'pw-back',
     dnsServers: [dns.server],
     ca: ca.cert,
-    cache: false,
-    presence: false,
-    provisioning: false,
-    networkWatchIntervalMs: 0,
-    keepAliveIntervalMs: 0,
+    ...QUIET,
     preferredProbe: { baseMs: 100, capMs: 200 },
   });
 }

@@ -18,6 +18,7 @@ import { recordFromRegistration } from '../../src/core/cache-policy.js';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { QUIET } from '../helpers/quiet.js';
 
 const sock = createSocket('udp4');
 const asked: string[] = [];
@@ -74,11 +75,7 @@ async function raceSession(name: string, extra: Partial<SignInOptions> = {}) {
     password: 'pw-race',
     dnsServers: [await server()],
     dnsTimeoutMs: 10_000,
-    cache: false,
-    presence: false,
-    provisioning: false,
-    networkWatchIntervalMs: 0,
-    keepAliveIntervalMs: 0,
+    ...QUIET,
     ...extra,
   });
   return { s, registrar };

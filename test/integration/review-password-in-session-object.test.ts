@@ -8,6 +8,7 @@ import util from 'node:util';
 import { createLabCa } from '../../src/lab/certs.js';
 import { startLabRegistrar, type LabRegistrar } from '../../src/lab/registrar.js';
 import { SignInSession } from '../../src/engine/session.js';
+import { QUIET } from '../helpers/quiet.js';
 
 const PASSWORD = 'pw-Review-7f3a9c-SECRET';
 let registrar: LabRegistrar | undefined;
@@ -26,11 +27,7 @@ test('a signed-in session shows no password through util.inspect or JSON.stringi
     targetFqdn: 'pool.review.test',
     hosts: { 'pool.review.test': ['127.0.31.40'] },
     ca: ca.cert,
-    cache: false,
-    presence: false,
-    provisioning: false,
-    networkWatchIntervalMs: 0,
-    keepAliveIntervalMs: 0,
+    ...QUIET,
   });
   const reg = await session.ready();
   assert.equal(reg.registrar.fqdn, 'pool.review.test', 'signed in (the password was used)');

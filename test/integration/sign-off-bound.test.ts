@@ -6,8 +6,11 @@ import assert from 'node:assert/strict';
 import { createLabCa } from '../../src/lab/certs.js';
 import { startLabRegistrar } from '../../src/lab/registrar.js';
 import { SignInSession } from '../../src/engine/session.js';
+import { QUIET } from '../helpers/quiet.js';
+import type { SignInOptions } from '../../src/engine/options.js';
 
-test('stop() against a hung registrar ends within signOffTimeoutMs: the connection is closed, a warning says why', async () => {
+/** A lab registrar on 127.0.32.10 and a session signed in to it (target given: no discovery). */
+async function signedIn(extra: Partial<SignInOptions> = {}) {
   const ca = await createLabCa();
   const registrar = await startLabRegistrar({ name: 'pool.hang.test', address: '127.0.32.10', tlsPort: 5061, tcpPort: 5060, domain: 'hang.test', users: { alice: 'pw-hang' }, ca });
   const s = new SignInSession({
@@ -16,18 +19,21 @@ test('stop() against a hung registrar ends within signOffTimeoutMs: the connecti
     targetFqdn: 'pool.hang.test',
     hosts: { 'pool.hang.test': ['127.0.32.10'] },
     ca: ca.cert,
-    cache: false,
-    presence: false,
-    provisioning: false,
-    networkWatchIntervalMs: 0,
-    keepAliveIntervalMs: 0,
-    transactionTimeoutMs: 30_000,
-    signOffTimeoutMs: 400,
+    ...QUIET,
+    ...extra,
   });
   const warnings: string[] = [];
   s.on('warning', (m) => warnings.push(m));
+  await s.ready().catch(async (e: unknown) => {
+    await registrar.stop();
+    throw e;
+  });
+  return { s, registrar, warnings };
+}
+
+test('stop() against a hung registrar ends within signOffTimeoutMs: the connection is closed, a warning says why', async () => {
+  const { s, registrar, warnings } = await signedIn({ transactionTimeoutMs: 30_000, signOffTimeoutMs: 400 });
   try {
-    await s.ready();
     await registrar.setFault('hung');
     const t0 = performance.now();
     await s.stop();
@@ -44,24 +50,8 @@ test('stop() against a hung registrar ends within signOffTimeoutMs: the connecti
 });
 
 test('stop() against a healthy registrar un-REGISTERs as before (the bound does not fire)', async () => {
-  const ca = await createLabCa();
-  const registrar = await startLabRegistrar({ name: 'pool.hang.test', address: '127.0.32.10', tlsPort: 5061, tcpPort: 5060, domain: 'hang.test', users: { alice: 'pw-hang' }, ca });
-  const s = new SignInSession({
-    user: 'sip:alice@hang.test',
-    password: 'pw-hang',
-    targetFqdn: 'pool.hang.test',
-    hosts: { 'pool.hang.test': ['127.0.32.10'] },
-    ca: ca.cert,
-    cache: false,
-    presence: false,
-    provisioning: false,
-    networkWatchIntervalMs: 0,
-    keepAliveIntervalMs: 0,
-  });
-  const warnings: string[] = [];
-  s.on('warning', (m) => warnings.push(m));
+  const { s, registrar, warnings } = await signedIn();
   try {
-    await s.ready();
     assert.equal(registrar.bindings().length, 1);
     await s.stop();
     assert.equal(s.recorder.steps.find((st) => st.kind === 'unregister')?.status, 'pass');
