@@ -61,10 +61,12 @@ export function addConnectionOptions(cmd: Command, opts: { password: boolean; ta
   return cmd;
 }
 
-function num(name: string, v: string | undefined): number | undefined {
+function num(name: string, v: string | undefined, min = 0): number | undefined {
   if (v === undefined) return undefined;
   const n = Number(v);
-  if (!Number.isFinite(n) || n < 0) throw new UsageError('INVALID_OPTION', `${name} must be a non-negative number, got "${v}"`);
+  if (!Number.isFinite(n) || n < min || v.trim() === '') {
+    throw new UsageError('INVALID_OPTION', `${name} must be a number ≥ ${min}, got "${v}"`);
+  }
   return n;
 }
 
@@ -94,23 +96,23 @@ export function readPassword(envName: string | undefined): string {
 }
 
 export function toSignInOptions(f: CommonFlags, password: string | undefined): SignInOptions {
-  const timeout = num('--timeout', f.timeout);
+  const timeout = num('--timeout', f.timeout, 1);
   const opts: SignInOptions = {
     user: f.user,
     password: password ?? '',
     hosts: parseResolve(f.resolve),
     staggerMs: num('--stagger', f.stagger) ?? 250,
-    dnsTimeoutMs: num('--dns-timeout', f.dnsTimeout) ?? 2000,
+    dnsTimeoutMs: num('--dns-timeout', f.dnsTimeout, 1) ?? 2000,
   };
   if (f.targetFqdn) {
     opts.targetFqdn = f.targetFqdn;
-    const p = num('--target-port', f.targetPort);
+    const p = num('--target-port', f.targetPort, 1);
     if (p !== undefined) opts.targetPort = p;
     opts.targetTransport = f.transport === 'tcp' ? 'tcp' : 'tls';
   }
   if (f.dns?.length) opts.dnsServers = f.dns;
   if (f.dhcpInterface || f.dhcpServer) {
-    const dhcp: NonNullable<Exclude<SignInOptions['dhcp'], false>> = { timeoutMs: num('--dhcp-timeout', f.dhcpTimeout) ?? 8000 };
+    const dhcp: NonNullable<Exclude<SignInOptions['dhcp'], false>> = { timeoutMs: num('--dhcp-timeout', f.dhcpTimeout, 1) ?? 8000 };
     if (f.dhcpInterface) dhcp.interface = f.dhcpInterface;
     if (f.dhcpServer) {
       const { host, port } = parseHostPort(f.dhcpServer);

@@ -59,6 +59,9 @@ export async function diagnose(options: DiagnoseOptions): Promise<DiagnosisRepor
         }
       : log.hook;
   }
+  // A diagnosis must not change what the device would use next: it reads the cache but never
+  // writes it (a run against a test pool would otherwise become the device's next registrar).
+  if (signInOptions.cache !== false && signInOptions.cache?.readOnly === undefined) signInOptions.cache = { ...signInOptions.cache, readOnly: true };
   const session = new SignInSession(signInOptions, { once: true, ...(clock ? { recorder: new StepRecorder(clock) } : {}) });
   if (onStep) session.recorder.subscribe(onStep);
   let registered: Registered | null = null;

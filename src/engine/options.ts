@@ -7,6 +7,7 @@ import type { CandidatePolicy } from '../core/candidates.js';
 import type { SipTransport, SrvRole } from '../core/types.js';
 import { UsageError } from '../errors.js';
 import type { DnsCache } from '../discovery/dns-cache.js';
+import { parseServer } from '../discovery/dns.js';
 import { PRESENCE_STATES, type PresenceState } from '../presence/state.js';
 import type { SipTraceHook } from '../sip/trace.js';
 
@@ -213,6 +214,11 @@ function wholeNumber(name: string, v: number | undefined, dflt: number): number 
   return v;
 }
 
+function port(name: string, v: number | undefined): number | undefined {
+  if (v !== undefined && (!Number.isInteger(v) || v < 1 || v > 65535)) throw new UsageError('INVALID_OPTION', `${name} must be a port number 1–65535, got ${String(v)}`);
+  return v;
+}
+
 export function resolveOptions(o: SignInOptions): ResolvedOptions {
   const { aor, userPart, domain } = parseAor(o.user);
   if (typeof o.password !== 'string' && typeof o.password !== 'function') throw new UsageError('INVALID_OPTION', 'password is required');
@@ -229,9 +235,10 @@ export function resolveOptions(o: SignInOptions): ResolvedOptions {
     domain,
     authUser: o.authUser ?? userPart,
     targetFqdn: o.targetFqdn?.toLowerCase().replace(/\.$/, ''),
-    targetPort: o.targetPort,
+    targetPort: port('targetPort', o.targetPort),
     targetTransport,
-    dnsServers: o.dnsServers,
+    // Checked here, so a bad address is a usage error at signIn(), not a failure inside the loop.
+    dnsServers: o.dnsServers?.map((spec) => (parseServer(spec), spec)),
     dnsTimeoutMs: positive('dnsTimeoutMs', o.dnsTimeoutMs, 2000),
     dnsCache: o.dnsCache,
     resolutionDelayMs: positive('resolutionDelayMs', o.resolutionDelayMs, 50, true),

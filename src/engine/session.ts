@@ -161,7 +161,16 @@ export class SignInSession extends EventEmitter<SessionEvents> {
     const o = this.options;
     // The diagnosis asks DNS itself even when a shared cache is given: it reports the network as it is.
     const dnsCache = this.run.once ? undefined : o.dnsCache;
-    const dns = new DnsClient({ ...(o.dnsServers ? { servers: o.dnsServers } : {}), timeoutMs: o.dnsTimeoutMs, ...(dnsCache ? { cache: dnsCache } : {}) });
+    let dns: DnsClient;
+    try {
+      dns = new DnsClient({ ...(o.dnsServers ? { servers: o.dnsServers } : {}), timeoutMs: o.dnsTimeoutMs, ...(dnsCache ? { cache: dnsCache } : {}) });
+    } catch (err) {
+      // Nothing to sign off; never an unhandled rejection from the constructor's loop().
+      this.settleFirst.reject(asSignInError(err));
+      this.setState('stopped');
+      this.emit('stopped');
+      return;
+    }
     if (!this.run.once && o.networkWatchIntervalMs > 0) {
       const w = watchNetwork({ intervalMs: o.networkWatchIntervalMs });
       w.on('change', () => this.onNetworkChange());

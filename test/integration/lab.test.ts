@@ -57,6 +57,22 @@ for (const c of cases) {
   });
 }
 
+test('diagnose() reads the device cache but never writes it (a run against a test pool must not become its next registrar)', async () => {
+  const { mkdtempSync, existsSync, rmSync } = await import('node:fs');
+  const { tmpdir } = await import('node:os');
+  const { join } = await import('node:path');
+  const dir = mkdtempSync(join(tmpdir(), 'siplogon-diag-cache-'));
+  try {
+    const file = join(dir, 'device.json');
+    const r = await diagnose(lab.signInOptions({ cache: { path: file } }));
+    assert.equal(r.result, 'pass');
+    assert.ok(!existsSync(file), 'no cache file written');
+    assert.ok(r.steps.every((st) => st.kind !== 'cache-write' || st.status !== 'pass'), 'no cache-write step passed');
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
 test('lab fault dhcp-silent + dns-down: discovery fails at DHCP first, with the DHCP fix', async () => {
   await lab.setFault('dhcp-silent');
   lab.dns.setFault('down');

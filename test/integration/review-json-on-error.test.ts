@@ -16,6 +16,12 @@ test('diagnose, discover and register --json print a JSON error document on a us
     spawnSync(process.execPath, [CLI, 'diagnose', '--user', 'sip:alice@acme.test', '--password-env', 'REVIEW_UNSET_PW', '--no-cache', '--json'], { env, encoding: 'utf8', timeout: 15_000 }),
     spawnSync(process.execPath, [CLI, 'discover', 'sip:alice@acme.test', '--dns-timeout', 'soon', '--json'], { env, encoding: 'utf8', timeout: 15_000 }),
   ];
+  // Bad values caught by the engine's option checks, not only the CLI's (newcomer QA: a DNS name
+  // as --dns crashed with a stack trace; port 70000 ran and failed at connect; --timeout 0 passed).
+  env['REVIEW_SET_PW'] = 'x';
+  for (const bad of [['--dns', 'localhost:53'], ['--target-fqdn', 'pool1.acme.test', '--target-port', '70000'], ['--timeout', '0']]) {
+    runs.push(spawnSync(process.execPath, [CLI, 'diagnose', '--user', 'sip:alice@acme.test', '--password-env', 'REVIEW_SET_PW', '--no-cache', '--json', ...bad], { env, encoding: 'utf8', timeout: 15_000 }));
+  }
   runs.push(spawnSync(process.execPath, [CLI, 'register', '--registrar', 'pool1.acme.test', '--transport', 'tls', '--user', 'sip:alice@acme.test', '--password-env', 'REVIEW_UNSET_PW', '--json'], { env, encoding: 'utf8', timeout: 15_000 }));
   for (const r of runs) {
     assert.equal(r.status, 2, r.stderr);

@@ -57,10 +57,8 @@ export function addDiagnoseCommand(program: Command): void {
         const [{ diagnose }, { renderHeader, renderHtml, renderSummary, renderTrace, stepLine }] = await Promise.all([import('../../diagnose/diagnose.js'), import('../../diagnose/render.js')]);
         const password = readPassword(flags.passwordEnv);
         const opts = toSignInOptions(flags, password);
-        // A diagnosis must not change what the device would use next: it reads the cache but never writes it.
         const live = flags.json ? undefined : checklist(process.stdout, stepLine);
         if (live) process.stdout.write(`${renderHeader({ user: flags.user, mode: opts.targetFqdn ? 'target-fqdn' : 'discovery', targetFqdn: opts.targetFqdn ?? null })}\n`);
-        if (opts.cache !== false) opts.cache = { ...opts.cache, readOnly: true };
         let report;
         try {
           report = await diagnose({ ...opts, ...(live ? { onStep: live.onStep } : {}), ...(flags.trace ? { trace: true } : {}) });
