@@ -52,7 +52,7 @@ export function addConnectionOptions(cmd: Command, opts: { password: boolean; ta
   cmd.option('--allow-domain <domain>', 'accept registrars in this domain besides the SIP domain (repeatable)', collect);
   cmd.option('--ca <file>', 'PEM CA bundle to verify registrar certificates with');
   cmd.option('--insecure', 'do not verify TLS certificates (lab use only)');
-  cmd.option('--timeout <ms>', 'connect / TLS / transaction bound in milliseconds');
+  cmd.option('--timeout <ms>', 'connect / TLS / transaction bound in milliseconds (default 5000 / 5000 / 32000; diagnose: SIP transactions 8000)');
   cmd.option('--stagger <ms>', 'delay before racing the next candidate (RFC 8305 style)', '250');
   if (opts.cache) {
     cmd.option('--cache <file>', 'cache file (default: the OS cache directory)');
@@ -143,6 +143,11 @@ export function toSignInOptions(f: CommonFlags, password: string | undefined): S
 }
 
 /** Prints a one-line error and sets the documented exit code (2 usage, 1 failure). */
+/** The JSON a failed command prints on stdout under --json (one line). */
+export function jsonError(kind: 'document' | 'ndjson', code: string, message: string): string {
+  return JSON.stringify(kind === 'ndjson' ? { event: 'error', code, message } : { ok: false, error: { code, message } }) + '\n';
+}
+
 /**
  * One line on stderr; with --json also a JSON document on stdout, so a script parsing stdout
  * always gets one: `{"ok":false,"error":{code,message}}`, or for sign-in's NDJSON stream an
@@ -153,8 +158,7 @@ export function reportError(command: string, err: unknown, json: 'document' | 'n
   const usage = e.code === 'INVALID_OPTION' || e.code === 'INVALID_URI';
   const code = e.code ?? 'ERROR';
   const message = e.message ?? String(err);
-  if (json === 'document') process.stdout.write(JSON.stringify({ ok: false, error: { code, message } }) + '\n');
-  else if (json === 'ndjson') process.stdout.write(JSON.stringify({ event: 'error', code, message }) + '\n');
+  if (json) process.stdout.write(jsonError(json, code, message));
   process.stderr.write(`siplogon ${command}: ${e.code ? `${e.code}: ` : ''}${message}\n`);
   process.exitCode = usage ? 2 : 1;
 }

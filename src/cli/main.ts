@@ -14,6 +14,7 @@ import { addSignInCommand } from './commands/sign-in.js';
 import { addDiagnoseCommand } from './commands/diagnose.js';
 import { addLabCommand } from './commands/lab.js';
 import { toolVersion } from '../version.js';
+import { jsonError } from './common.js';
 
 export function buildProgram(): Command {
   const program = new Command();
@@ -25,6 +26,8 @@ export function buildProgram(): Command {
     .exitOverride((err) => {
       // commander usage errors → exit 2 (documented), help/version → 0.
       if (err.code === 'commander.helpDisplayed' || err.code === 'commander.version' || err.code === 'commander.help') process.exit(0);
+      // Under --json stdout carries JSON even for a command line commander refused.
+      if (process.argv.includes('--json')) process.stdout.write(jsonError(process.argv[2] === 'sign-in' ? 'ndjson' : 'document', 'INVALID_OPTION', err.message.replace(/^error: /, '')));
       process.exit(2);
     });
   addRegisterCommand(program);

@@ -33,6 +33,15 @@ function names(v: unknown): unknown {
   return Array.isArray(v) ? v.map((x) => String(x).replace(/^(DNS|IP Address):/, '')) : v;
 }
 
+function firstName(sans: unknown): string {
+  const n = names(sans);
+  return Array.isArray(n) && typeof n[0] === 'string' ? n[0] : 'POOL-FQDN';
+}
+
+function isIpLiteral(v: string): boolean {
+  return /^\d{1,3}(\.\d{1,3}){3}$/.test(v) || v.includes(':');
+}
+
 function seconds(ms: unknown): string {
   const n = Number(ms);
   return Number.isFinite(n) ? `${Math.round(n / 100) / 10} s` : 'the configured time';
@@ -95,8 +104,18 @@ export function explain(step: StepRecord, ctx: { domain: string }): Finding {
         return { ...base, diagnosis: `DNS server ${s(d['server'])} did not answer ${target} within ${seconds(d['timeoutMs'])}.`, fix: 'Check that the DNS server is reachable from the device (--dns HOST:PORT) and answering.' };
       return { ...base, diagnosis: `DNS server ${s(d['server'])} answered ${target} with ${outcome.toUpperCase()}.`, fix: `Make the DNS server authoritative for (or able to recurse to) ${ctx.domain}.` };
     }
-    case 'dns-host':
-      return { ...base, diagnosis: `${target} (a registrar name from ${s(d['origin'], 'discovery')}) does not resolve: A ${s(d['a'])}, AAAA ${s(d['aaaa'])}.`, fix: `Publish an A (or AAAA) record for ${target}, or correct the SRV/DHCP answer that names it.` };
+    case 'dns-host': {
+      const fromTarget = d['origin'] === '--target-fqdn';
+      const outcomes = [s(d['a']), s(d['aaaa'])];
+      const server = s(d['server'], 'the DNS server');
+      // Who named it decides what to correct: the admin's --target-fqdn, or a SRV/DHCP answer.
+      const orFix = fromTarget ? 'or check the name given with --target-fqdn' : 'or correct the SRV/DHCP answer that names it';
+      if (code === 'DNS_TIMEOUT' || outcomes.includes('timeout'))
+        return { ...base, diagnosis: `DNS server ${server} did not answer the A/AAAA query for ${target} within ${seconds(d['timeoutMs'])} (the name came from ${s(d['origin'], 'discovery')}).`, fix: 'Check that the DNS server is reachable from the device (--dns HOST:PORT) and answering; the record itself may well exist.' };
+      if (outcomes.includes('refused') || outcomes.includes('servfail'))
+        return { ...base, diagnosis: `DNS server ${server} would not resolve ${target}: A ${outcomes[0]}, AAAA ${outcomes[1]} (REFUSED: it does not serve that zone; SERVFAIL: it could not get an answer).`, fix: `Make the device's DNS server authoritative for, or able to recurse to, the zone of ${target} (--dns HOST:PORT to test another), ${orFix}.` };
+      return { ...base, diagnosis: `${target} (a registrar name from ${s(d['origin'], 'discovery')}) does not resolve: A ${outcomes[0]}, AAAA ${outcomes[1]}.`, fix: `Publish an A (or AAAA) record for ${target}, ${orFix}.` };
+    }
     case 'candidates': {
       const rejected = Array.isArray(d['rejected']) ? (d['rejected'] as { fqdn?: string; reason?: string }[]) : [];
       if (rejected.length > 0)
@@ -108,15 +127,21 @@ export function explain(step: StepRecord, ctx: { domain: string }): Finding {
     case 'tcp-connect': {
       const where = d['fqdn'] ? `${s(d['fqdn'])} (${target})` : target;
       if (code === 'CONNECT_REFUSED')
-        return { ...base, diagnosis: `${where} refused the connection: nothing listens there.`, fix: `Start the Registrar service on ${target}, or correct the port in the SRV/DHCP answer.` };
+        return { ...base, diagnosis: `${where} refused the connection: nothing listens there.`, fix: `Start the Registrar service on ${target}, or ${d['source'] === 'target' ? 'check --target-port and --transport (5061 TLS, 5060 TCP by default)' : 'correct the port in the SRV/DHCP answer'}.` };
       if (code === 'CONNECT_TIMEOUT')
         return { ...base, diagnosis: `${where} did not answer the connection within ${seconds(d['timeoutMs'])}: packets are dropped (firewall) or the host is down.`, fix: `Open TCP ${s(d['port'])} from the device's network to ${s(d['address'])}, or remove the dead target from DNS.` };
       return { ...base, diagnosis: `Could not connect to ${where}: ${step.error?.message ?? code}.`, fix: 'Check routing from the device to the registrar.' };
     }
     case 'tls-handshake': {
       const tls = (d['tls'] ?? {}) as Record<string, unknown>;
-      if (code === 'TLS_NAME_MISMATCH')
-        return { ...base, deviceMessage: DEVICE_MESSAGE_CERTIFICATE, diagnosis: `The certificate names ${s(names(tls['subjectAltNames']), s(tls['subject']))}, not ${s(d['fqdn'], target)}.`, fix: `Reissue the registrar certificate with ${s(d['fqdn'], target)} in subjectAltName, or point the SRV record at a name the certificate carries.` };
+      if (code === 'TLS_NAME_MISMATCH') {
+        const dialled = s(d['fqdn'], target);
+        const carried = s(names(tls['subjectAltNames']), s(tls['subject']));
+        // An address was dialled (--target-fqdn 10.0.0.5): devices verify names, so the fix is the name.
+        if (isIpLiteral(dialled))
+          return { ...base, deviceMessage: DEVICE_MESSAGE_CERTIFICATE, diagnosis: `The registrar was addressed by IP (${dialled}); its certificate names ${carried}, and devices verify the name, not the address.`, fix: `Use the registrar's FQDN (--target-fqdn ${firstName(tls['subjectAltNames'])}, with --resolve NAME:${dialled} if DNS does not know it).` };
+        return { ...base, deviceMessage: DEVICE_MESSAGE_CERTIFICATE, diagnosis: `The certificate names ${carried}, not ${dialled}.`, fix: `Reissue the registrar certificate with ${dialled} in subjectAltName, or point ${d['source'] === 'target' ? '--target-fqdn' : 'the SRV record'} at a name the certificate carries.` };
+      }
       if (code === 'TLS_UNTRUSTED')
         return { ...base, deviceMessage: DEVICE_MESSAGE_CERTIFICATE, diagnosis: `The certificate of ${s(d['fqdn'], target)} was issued by ${s(tls['issuer'], 'an unknown CA')}, which the device does not trust.`, fix: 'Install the issuing CA on the device (siplogon: --ca FILE) or use a certificate from a CA the device trusts.' };
       if (code === 'TLS_CERT_EXPIRED')

@@ -13,6 +13,8 @@ import { SipTraceLog, type SipTraceEntry } from '../sip/trace.js';
 import { decisiveStep, explain, type Finding } from './advice.js';
 
 export const DIAGNOSIS_SCHEMA_VERSION = 1;
+/** The diagnosis's SIP transaction bound unless one is given (--timeout / transactionTimeoutMs). */
+export const DIAGNOSIS_TRANSACTION_TIMEOUT_MS = 8000;
 
 export interface DiagnosisReport {
   schemaVersion: 1;
@@ -62,6 +64,9 @@ export async function diagnose(options: DiagnoseOptions): Promise<DiagnosisRepor
   // A diagnosis must not change what the device would use next: it reads the cache but never
   // writes it (a run against a test pool would otherwise become the device's next registrar).
   if (signInOptions.cache !== false && signInOptions.cache?.readOnly === undefined) signInOptions.cache = { ...signInOptions.cache, readOnly: true };
+  // An administrator is waiting: a hung registrar should cost seconds, not Timer F's 32 s per
+  // transport tried (64 s for TLS then TCP). A device keeps the RFC bound.
+  signInOptions.transactionTimeoutMs ??= DIAGNOSIS_TRANSACTION_TIMEOUT_MS;
   const session = new SignInSession(signInOptions, { once: true, ...(clock ? { recorder: new StepRecorder(clock) } : {}) });
   if (onStep) session.recorder.subscribe(onStep);
   let registered: Registered | null = null;

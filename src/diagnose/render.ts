@@ -50,10 +50,34 @@ export function stepSummary(s: StepRecord): string {
   }
 }
 
+/**
+ * An SRV name the site does not publish. Sites publish some of the four names (often only
+ * _sipinternaltls), so this is shown as a fact, not a failure; the diagnosis still names it when
+ * nothing else named a registrar.
+ */
+export function unpublished(s: StepRecord): boolean {
+  return s.kind === 'dns-srv' && s.status === 'fail' && (s.detail['outcome'] === 'nxdomain' || s.detail['outcome'] === 'nodata');
+}
+
+function facts(s: StepRecord): string {
+  if (unpublished(s)) return `not published (${String(s.detail['outcome']).toUpperCase()})`;
+  return s.status === 'fail' ? `${s.error?.code ?? ''}: ${s.error?.message ?? ''}` : s.status === 'skipped' ? (s.reason ?? '') : stepSummary(s);
+}
+
+/** One checklist line; `#id` is the number the summary's "Failed step" cites (steps end out of order). */
 export function stepLine(s: StepRecord): string {
   const lat = s.latencyMs !== undefined ? `${s.latencyMs < 10 ? s.latencyMs.toFixed(1) : Math.round(s.latencyMs)} ms` : '';
-  const facts = s.status === 'fail' ? `${s.error?.code ?? ''}: ${s.error?.message ?? ''}` : s.status === 'skipped' ? (s.reason ?? '') : stepSummary(s);
-  return `${MARK[s.status]} ${s.title}${lat ? `  [${lat}]` : ''}${facts ? `  ${facts}` : ''}`;
+  const f = facts(s);
+  return `${unpublished(s) ? '·' : MARK[s.status]} #${s.id} ${s.title}${lat ? `  [${lat}]` : ''}${f ? `  ${f}` : ''}`;
+}
+
+/**
+ * Discovery steps that failed although the sign-in worked (DHCP silent, a resolver timing out):
+ * other devices may depend on them, so the summary says so.
+ */
+export function noticed(r: Pick<DiagnosisReport, 'steps' | 'finding'>): StepRecord[] {
+  const discovery = new Set<StepRecord['kind']>(['dhcp-inform', 'dns-srv', 'dns-host', 'cache-load']);
+  return r.steps.filter((s) => s.status === 'fail' && discovery.has(s.kind) && !unpublished(s) && s.id !== r.finding?.stepId);
 }
 
 /** First line of the text report; the CLI prints it before the run, when only the options are known. */
@@ -74,6 +98,9 @@ export function renderSummary(r: DiagnosisReport): string {
     out.push(`Device shows: "${r.finding.deviceMessage}"`);
   } else if (r.error) {
     out.push(`Error       : ${r.error.code}: ${r.error.message}`);
+  }
+  if (r.result === 'pass') {
+    for (const s of noticed(r)) out.push(`Noticed     : #${s.id} ${s.title} failed (${s.error?.code ?? '?'}): devices that depend on it would not get this far`);
   }
   return out.join('\n') + '\n';
 }
@@ -110,6 +137,13 @@ ${omitted}</details>
 `;
 }
 
+function noticedHtml(r: DiagnosisReport): string {
+  const n = noticed(r);
+  if (n.length === 0) return '';
+  const items = n.map((s) => `<li>Step ${s.id}: ${escapeHtml(s.title)} failed (${escapeHtml(s.error?.code ?? '?')}) — devices that depend on it would not get this far.</li>`).join('');
+  return `<p><b>Noticed.</b></p><ul class="noticed">${items}</ul>`;
+}
+
 export function escapeHtml(s: string): string {
   return s.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c] ?? c);
 }
@@ -119,14 +153,14 @@ export function renderHtml(r: DiagnosisReport): string {
   const rows = r.steps
     .map((s) => {
       const failing = r.finding?.stepId === s.id;
-      const facts = s.status === 'fail' ? `${s.error?.code ?? ''}: ${s.error?.message ?? ''}` : s.status === 'skipped' ? (s.reason ?? '') : stepSummary(s);
-      return `<tr class="${s.status}${failing ? ' decisive' : ''}"${failing ? ' id="failing-step"' : ''}><td>${s.id}</td><td class="st">${e(s.status)}</td><td>${e(s.title)}</td><td>${e(s.target ?? '')}</td><td class="num">${s.latencyMs !== undefined ? e(String(s.latencyMs)) : ''}</td><td>${e(facts)}</td></tr>`;
+      const status = unpublished(s) ? 'not published' : s.status;
+      return `<tr class="${unpublished(s) ? 'info' : s.status}${failing ? ' decisive' : ''}"${failing ? ' id="failing-step"' : ''}><td>${s.id}</td><td class="st">${e(status)}</td><td>${e(s.title)}</td><td>${e(s.target ?? '')}</td><td class="num">${s.latencyMs !== undefined ? e(String(s.latencyMs)) : ''}</td><td class="facts">${e(facts(s))}</td></tr>`;
     })
     .join('\n');
   const finding = r.finding
     ? `<section class="finding" id="finding"><h2>Sign-in failed at step ${r.finding.stepId}: ${e(r.steps.find((s) => s.id === r.finding?.stepId)?.title ?? r.finding.kind)}</h2>
 <p><b>Diagnosis.</b> ${e(r.finding.diagnosis)}</p><p><b>Fix.</b> ${e(r.finding.fix)}</p><p><b>The device shows</b> “${e(r.finding.deviceMessage)}”</p><p class="code">${e(r.finding.code)}</p></section>`
-    : `<section class="ok" id="finding"><h2>Signed in to ${e(r.registrar ? `${r.registrar.fqdn}:${r.registrar.port}/${r.registrar.transport}` : '?')}</h2><p>Have the user sign in again: the registrar, authentication and provisioning all worked.</p></section>`;
+    : `<section class="ok" id="finding"><h2>Signed in to ${e(r.registrar ? `${r.registrar.fqdn}:${r.registrar.port}/${r.registrar.transport}` : '?')}</h2><p>Have the user sign in again: the registrar, authentication and provisioning all worked.</p>${noticedHtml(r)}</section>`;
   const data = e(JSON.stringify(r, null, 2));
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>siplogon diagnosis — ${e(r.user)} — ${r.result === 'pass' ? 'Success' : 'Failure'}</title>
@@ -137,7 +171,7 @@ h1{font-size:1.4em;margin:0 0 .2em} .meta{color:#555;margin-bottom:1.2em}
 .badge{display:inline-block;padding:.1em .6em;border-radius:.3em;color:#fff;font-weight:600}
 .badge.pass{background:#1f7a3a}.badge.fail{background:#b42318}
 table{border-collapse:collapse;width:100%;margin-top:1em} td,th{border-bottom:1px solid #ddd;padding:.35em .5em;text-align:left;vertical-align:top}
-tr.fail td.st{color:#b42318;font-weight:600} tr.pass td.st{color:#1f7a3a} tr.skipped td{color:#777}
+tr.fail td.st{color:#b42318;font-weight:600} tr.pass td.st{color:#1f7a3a} tr.skipped td,tr.info td{color:#777} td.facts{overflow-wrap:anywhere;word-break:break-word}
 tr.decisive{background:#fdecea} .num{text-align:right;white-space:nowrap}
 .finding{border-left:4px solid #b42318;background:#fdecea;padding:.6em 1em;margin:1em 0}
 .ok{border-left:4px solid #1f7a3a;background:#e8f5ec;padding:.6em 1em;margin:1em 0}

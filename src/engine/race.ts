@@ -136,7 +136,7 @@ export async function raceConnect(
             if (p.phase === 'tcp-connected') {
               tcp.pass();
               if (c.transport === 'tls') {
-                tlsStep = rec.begin('tls-handshake', `TLS handshake with ${c.fqdn}`, c.fqdn, { fqdn: c.fqdn, address: e.address, timeoutMs: o.tlsHandshakeTimeoutMs });
+                tlsStep = rec.begin('tls-handshake', `TLS handshake with ${c.fqdn}`, c.fqdn, { fqdn: c.fqdn, address: e.address, source: c.source, timeoutMs: o.tlsHandshakeTimeoutMs });
                 a.step = tlsStep;
               }
             } else if (p.phase === 'tls-established') {

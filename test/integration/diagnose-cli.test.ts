@@ -247,8 +247,8 @@ test('text mode when piped: plain checklist lines, no ANSI or spinner, the findi
   assert.ok(!/\x1b\[|\r/.test(run.stdout), `no terminal control sequences when piped:\n${JSON.stringify(run.stdout)}`);
   for (const f of ['⠋', '⠙', '⠹']) assert.ok(!run.stdout.includes(f), 'no spinner frames');
   const lines = run.stdout.split('\n');
-  assert.ok(lines.some((l) => /^ {2}✖ TLS handshake with alias\.example\.test .*TLS_NAME_MISMATCH/.test(l)), `a plain line per step:\n${run.stdout}`);
-  assert.ok(lines.some((l) => /^ {2}– DHCPINFORM .*bypassed/.test(l)), 'skipped steps are listed too');
+  assert.ok(lines.some((l) => /^ {2}✖ #\d+ TLS handshake with alias\.example\.test .*TLS_NAME_MISMATCH/.test(l)), `a plain line per step:\n${run.stdout}`);
+  assert.ok(lines.some((l) => /^ {2}– #\d+ DHCPINFORM .*bypassed/.test(l)), 'skipped steps are listed too');
   assert.ok(lines.some((l) => /^Fix {9}: Reissue/.test(l)), 'the fix is printed');
   assert.ok(lines.some((l) => l.startsWith('Device shows: "Cannot connect to the server.')));
   assertNoSecret(PASSWORD, run);
@@ -259,7 +259,7 @@ test('text mode on a terminal: a live checklist with a spinner line, finished st
   assert.equal(run.code, 1, run.stdout);
   assert.ok(run.stdout.includes('\r\x1b[2K'), 'the status line is redrawn in place');
   assert.match(run.stdout, /[⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏] (TCP connect|TLS handshake|REGISTER|Authenticate)/, 'a spinner shows the running step');
-  assert.match(run.stdout, /✖ Authenticate as alice .*AUTH_FAILED/);
+  assert.match(run.stdout, /✖ #\d+ Authenticate as alice .*AUTH_FAILED/);
   assert.match(run.stdout, /Fix {9}: Check the password/);
   assert.ok(!run.stdout.includes(WRONG), 'the password typed into the environment never shows on the terminal');
 });
@@ -268,7 +268,7 @@ test('usage errors exit 2 with a clear message and no stack trace', async () => 
   const cases: { args: string[]; env?: Record<string, string>; says: RegExp }[] = [
     { args: ['diagnose', '--password-env', 'SIPLOGON_PW'], env: { SIPLOGON_PW: PASSWORD }, says: /--user/ },
     { args: ['diagnose', '--user', USER, '--password-env', 'NOT_SET_ANYWHERE'], says: /NOT_SET_ANYWHERE is not set/ },
-    { args: ['diagnose', '--user', USER, '--password-env', 'SIPLOGON_PW', '--timeout', 'soon'], env: { SIPLOGON_PW: PASSWORD }, says: /--timeout must be a non-negative number/ },
+    { args: ['diagnose', '--user', USER, '--password-env', 'SIPLOGON_PW', '--timeout', 'soon'], env: { SIPLOGON_PW: PASSWORD }, says: /--timeout must be a number ≥ 1, got "soon"/ },
     { args: ['diagnose', '--user', 'alice', '--password-env', 'SIPLOGON_PW', '--no-cache', '--target-fqdn', `pool.${D}`], env: { SIPLOGON_PW: PASSWORD }, says: /INVALID_URI|sip:/ },
     { args: ['diagnose', '--user', USER, '--password-env', 'SIPLOGON_PW', '--transport', 'udp'], env: { SIPLOGON_PW: PASSWORD }, says: /udp/ },
   ];

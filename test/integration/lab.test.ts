@@ -21,7 +21,7 @@ after(async () => {
 test('`siplogon lab --demo` signs in via DHCP + DNS + 301, shows presence and the contact list, fails over (presence too), diagnoses, and exits 0', () => {
   const r = spawnSync(process.execPath, [CLI, 'lab', '--demo'], { encoding: 'utf8', timeout: 60_000 });
   assert.equal(r.status, 0, r.stderr + r.stdout);
-  assert.match(r.stdout, /✔ DHCPINFORM \(options 120, 43\).*option 120: director\.acme\.test/);
+  assert.match(r.stdout, /✔ #\d+ DHCPINFORM \(options 120, 43\).*option 120: director\.acme\.test/);
   assert.match(r.stdout, /301 redirect from director\.acme\.test/);
   assert.match(r.stdout, /registered at pool1\.acme\.test:5061\/tls .* via discovery/);
   assert.match(r.stdout, /registered at pool2\.acme\.test:5061\/tls .* ms after the home pool died/);
@@ -56,6 +56,21 @@ for (const c of cases) {
     }
   });
 }
+
+test('lab fault registrar-silent: the diagnosis waits 8 s per SIP transaction (not Timer F\'s 32 s) and names the hung registrar', async () => {
+  await lab.setFault('registrar-silent');
+  try {
+    // The lab's own options carry a short bound; leave it unset to see the diagnosis default.
+    const r = await diagnose(lab.signInOptions({ cache: false, targetFqdn: `pool1.${lab.domain}`, transactionTimeoutMs: undefined }));
+    assert.equal(r.result, 'fail');
+    assert.equal(r.finding?.code, 'TRANSACTION_TIMEOUT');
+    const decisive = r.steps.find((st) => st.id === r.finding?.stepId);
+    assert.equal(decisive?.detail['timeoutMs'], 8000);
+    assert.match(r.finding?.diagnosis ?? '', /never answered REGISTER within 8 s/);
+  } finally {
+    await lab.setFault('none');
+  }
+});
 
 test('diagnose() reads the device cache but never writes it (a run against a test pool must not become its next registrar)', async () => {
   const { mkdtempSync, existsSync, rmSync } = await import('node:fs');

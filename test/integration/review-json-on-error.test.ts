@@ -22,6 +22,9 @@ test('diagnose, discover and register --json print a JSON error document on a us
   for (const bad of [['--dns', 'localhost:53'], ['--target-fqdn', 'pool1.acme.test', '--target-port', '70000'], ['--timeout', '0']]) {
     runs.push(spawnSync(process.execPath, [CLI, 'diagnose', '--user', 'sip:alice@acme.test', '--password-env', 'REVIEW_SET_PW', '--no-cache', '--json', ...bad], { env, encoding: 'utf8', timeout: 15_000 }));
   }
+  // Refused by the command-line parser itself (unknown option, missing required option).
+  runs.push(spawnSync(process.execPath, [CLI, 'diagnose', '--json', '--bogus'], { env, encoding: 'utf8', timeout: 15_000 }));
+  runs.push(spawnSync(process.execPath, [CLI, 'discover', '--json'], { env, encoding: 'utf8', timeout: 15_000 }));
   runs.push(spawnSync(process.execPath, [CLI, 'register', '--registrar', 'pool1.acme.test', '--transport', 'tls', '--user', 'sip:alice@acme.test', '--password-env', 'REVIEW_UNSET_PW', '--json'], { env, encoding: 'utf8', timeout: 15_000 }));
   for (const r of runs) {
     assert.equal(r.status, 2, r.stderr);

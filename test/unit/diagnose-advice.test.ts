@@ -113,7 +113,38 @@ test('text: one plain line per step, no terminal control codes, the finding bloc
   const text = renderText(report([skipped, failing], failing));
   assert.ok(!/\x1b|\r/.test(text));
   const lines = text.split('\n');
-  assert.match(lines[1] ?? '', /^ {2}– DHCPINFORM {2}\[1\.0 ms\] {2}bypassed$/);
-  assert.match(lines[2] ?? '', /^ {2}✖ TCP connect p {2}\[1\.0 ms\] {2}CONNECT_REFUSED: refused$/);
-  assert.ok(lines.includes('Failed step : #2 TCP connect p (CONNECT_REFUSED)'));
+  assert.match(lines[1] ?? '', /^ {2}– #1 DHCPINFORM {2}\[1\.0 ms\] {2}bypassed$/);
+  assert.match(lines[2] ?? '', /^ {2}✖ #2 TCP connect p {2}\[1\.0 ms\] {2}CONNECT_REFUSED: refused$/);
+  assert.ok(lines.includes('Failed step : #2 TCP connect p (CONNECT_REFUSED)'), 'the summary cites the number the line shows');
+});
+
+test('text: an unpublished SRV name is a fact, not a failure; on success failed discovery steps are "Noticed"', () => {
+  id = 0;
+  const dhcp = step('dhcp-inform', 'fail', { title: 'DHCPINFORM', error: { code: 'DHCP_TIMEOUT', message: 'no answer' } });
+  const srvMissing = nx('_sip._tcp.a.test');
+  const ok: DiagnosisReport = { ...report([dhcp, srvMissing], undefined), result: 'pass', finding: null };
+  const text = renderText(ok);
+  assert.match(text, /^ {2}· #2 dns-srv step .*not published \(NXDOMAIN\)$/m);
+  assert.match(text, /^Noticed {5}: #1 DHCPINFORM failed \(DHCP_TIMEOUT\)/m);
+  assert.ok(!/Noticed.*dns-srv/.test(text), 'an unpublished name is not noticed');
+  const html = renderHtml(ok);
+  assert.match(html, /<tr class="info"><td>2<\/td><td class="st">not published<\/td>/);
+  assert.match(html, /<ul class="noticed"><li>Step 1: DHCPINFORM failed \(DHCP_TIMEOUT\)/);
+});
+
+test('explain: the fix follows where the name came from (--target-fqdn or discovery) and what DNS answered', () => {
+  id = 0;
+  const t = explain(step('dns-host', 'fail', { target: 'nosuch.a.test', detail: { origin: '--target-fqdn', a: 'nxdomain', aaaa: 'nxdomain' }, error: { code: 'DNS_FAILED', message: '' } }), { domain: 'a.test' });
+  assert.match(t.fix, /check the name given with --target-fqdn/);
+  assert.doesNotMatch(t.fix, /SRV\/DHCP/);
+  const down = explain(step('dns-host', 'fail', { target: 'director.a.test', detail: { origin: 'DHCP option 120 (names)', a: 'timeout', aaaa: 'timeout', server: '10.0.0.53:53', timeoutMs: 2000 }, error: { code: 'DNS_TIMEOUT', message: '' } }), { domain: 'a.test' });
+  assert.match(down.diagnosis, /did not answer/);
+  assert.doesNotMatch(down.fix, /Publish/, 'the record may exist: the server is silent');
+  const refused = explain(step('dns-host', 'fail', { target: 'p.other.test', detail: { origin: '--target-fqdn', a: 'refused', aaaa: 'refused' }, error: { code: 'DNS_FAILED', message: '' } }), { domain: 'a.test' });
+  assert.match(refused.diagnosis, /REFUSED: it does not serve that zone/);
+  const refusedConn = explain(step('tcp-connect', 'fail', { target: '10.0.0.9:5070', detail: { source: 'target' }, error: { code: 'CONNECT_REFUSED', message: '' } }), { domain: 'a.test' });
+  assert.match(refusedConn.fix, /--target-port/);
+  const byIp = explain(step('tls-handshake', 'fail', { target: '10.0.0.9', detail: { fqdn: '10.0.0.9', source: 'target', tls: { subjectAltNames: ['DNS:pool1.a.test'] } }, error: { code: 'TLS_NAME_MISMATCH', message: '' } }), { domain: 'a.test' });
+  assert.match(byIp.fix, /--target-fqdn pool1\.a\.test/);
+  assert.doesNotMatch(byIp.fix, /Reissue/);
 });

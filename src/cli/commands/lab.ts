@@ -1,4 +1,4 @@
-import { writeFileSync, mkdtempSync } from 'node:fs';
+import { writeFileSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Option, type Command } from 'commander';
@@ -39,9 +39,9 @@ export function addLabCommand(program: Command): void {
             '',
             'Try, in another terminal:',
             `  export LAB_PW=${lab.password}`,
-            `  siplogon sign-in ${common} -v`,
-            `  siplogon diagnose ${common}`,
-            `  siplogon discover ${lab.user} --dns ${lab.dns.server} --dhcp-server ${lab.dhcp.address}:${lab.dhcp.port}`,
+            `  npx siplogon sign-in ${common} -v`,
+            `  npx siplogon diagnose ${common}`,
+            `  npx siplogon discover ${lab.user} --dns ${lab.dns.server} --dhcp-server ${lab.dhcp.address}:${lab.dhcp.port}`,
             '',
           ].join('\n'),
         );
@@ -50,6 +50,8 @@ export function addLabCommand(program: Command): void {
           process.once('SIGTERM', resolve);
         });
         await lab.stop();
+        // The CA file was only for the commands printed above.
+        rmSync(dir, { recursive: true, force: true });
       } catch (err) {
         reportError('lab', err);
       }
