@@ -91,7 +91,8 @@ export function parseResolve(list: string[] | undefined): Record<string, string[
 export function readPassword(envName: string | undefined): string {
   if (!envName) throw new UsageError('INVALID_OPTION', '--password-env is required');
   const v = process.env[envName];
-  if (v === undefined || v === '') throw new UsageError('INVALID_OPTION', `environment variable ${envName} is not set (it must hold the password)`);
+  if (v === undefined) throw new UsageError('INVALID_OPTION', `environment variable ${envName} is not set (it must hold the password)`);
+  if (v === '') throw new UsageError('INVALID_OPTION', `environment variable ${envName} is empty (it must hold the password)`);
   return v;
 }
 
