@@ -42,11 +42,14 @@ function seconds(ms: unknown): string {
  * The step that decided a failed sign-in: the first failed connection/registration step when any
  * candidate was tried, else the discovery step that explains why there was no candidate. For a
  * successful sign-in, the first failed post-registration step (provisioning), if any.
+ * `finalCode` is the code the sign-in ended with: when an attempt step failed with it (a definitive
+ * answer such as AUTH_FAILED), that step decided, not an earlier candidate that was merely down.
  */
-export function decisiveStep(steps: readonly StepRecord[], signedIn: boolean): StepRecord | undefined {
+export function decisiveStep(steps: readonly StepRecord[], signedIn: boolean, finalCode?: string): StepRecord | undefined {
   const failed = steps.filter((st) => st.status === 'fail');
   if (signedIn) return failed.find((st) => st.kind === 'provisioning' || st.kind === 'media-relay');
-  return failed.find((st) => ATTEMPT_KINDS.has(st.kind)) ?? discoveryCulprit(steps, failed) ?? failed[0];
+  const ended = finalCode === undefined ? undefined : failed.findLast((st) => ATTEMPT_KINDS.has(st.kind) && st.error?.code === finalCode);
+  return ended ?? failed.find((st) => ATTEMPT_KINDS.has(st.kind)) ?? discoveryCulprit(steps, failed) ?? failed[0];
 }
 
 /**
