@@ -117,6 +117,8 @@ interface Subscription {
   body?: string;
   contentType?: string;
   timer?: TimerHandle;
+  /** When the subscription the server last granted runs out (clock ms). */
+  expiresAt?: number;
   ended: boolean;
   rls?: ResourceListState;
   /** Set when the first notification with content has been handled. */
@@ -386,9 +388,14 @@ export class PresenceAgent extends EventEmitter<PresenceAgentEvents> {
   }
 
   private scheduleResubscribe(s: Subscription, res: LegResponse): void {
-    this.o.clock.clearTimeout(s.timer);
     const granted = Number(res.header('Expires') ?? this.o.config.subscribeExpires);
     const expires = Number.isFinite(granted) && granted > 0 ? granted : this.o.config.subscribeExpires;
+    s.expiresAt = this.o.clock.now() + expires * 1000;
+    this.armRefresh(s, refreshDelayMs(expires));
+  }
+
+  private armRefresh(s: Subscription, delayMs: number): void {
+    this.o.clock.clearTimeout(s.timer);
     s.timer = this.o.clock.setTimeout(() => {
       s.timer = undefined;
       if (this.stopped || s.ended) return;
@@ -397,11 +404,29 @@ export class PresenceAgent extends EventEmitter<PresenceAgentEvents> {
         (r) => {
           if (ok(r)) this.scheduleResubscribe(s, r);
           else if (r.status === 481) void this.restart(s);
-          else this.emit('presenceError', new PresenceError('PRESENCE_FAILED', `SUBSCRIBE refresh (${s.event}) answered ${r.status} ${r.reason}`, { details: { status: r.status } }), contextOf(s));
+          else this.refreshFailed(s, new PresenceError('PRESENCE_FAILED', `SUBSCRIBE refresh (${s.event}) answered ${r.status} ${r.reason}`, { details: { status: r.status } }), r.status);
         },
-        (e: unknown) => this.emit('presenceError', asPresenceError(e), contextOf(s)),
+        (e: unknown) => this.refreshFailed(s, asPresenceError(e)),
       );
-    }, refreshDelayMs(expires));
+    }, delayMs);
+  }
+
+  /**
+   * RFC 6665 §4.1.2.2: after these answers to a refresh the subscription is over; after any other
+   * failure (a timeout, 408, 5xx) it stays valid until it expires, so try again before then, and
+   * once it has run out, start a new one.
+   */
+  private refreshFailed(s: Subscription, err: SiplogonError, status?: number): void {
+    this.emit('presenceError', err, contextOf(s));
+    if (this.stopped || s.ended) return;
+    if (status !== undefined && TERMINAL_REFRESH_STATUS.has(status)) {
+      s.ended = true;
+      this.o.clock.clearTimeout(s.timer);
+      return;
+    }
+    const left = (s.expiresAt ?? 0) - this.o.clock.now();
+    if (left > 2000) this.armRefresh(s, Math.min(REFRESH_RETRY_MS, left / 2));
+    else void this.restart(s);
   }
 
   /** A subscription the server ended or forgot: a new dialog with the same request. */
@@ -723,6 +748,11 @@ function normalizeUri(u: string): string {
 function contextOf(s: Subscription): PresenceErrorContext {
   return s.kind === 'roaming-contacts' || (s.kind === 'rls' && !s.gotState) ? 'contacts' : s.kind === 'roaming-self' ? 'presence' : 'contactPresence';
 }
+
+/** RFC 6665 §4.1.2.2: refresh answers after which the subscription is considered terminated. */
+const TERMINAL_REFRESH_STATUS = new Set([404, 405, 410, 416, 480, 481, 482, 483, 484, 485, 489, 501, 604]);
+/** How soon a failed refresh (or PUBLISH refresh) is tried again, at most; never past expiry. */
+const REFRESH_RETRY_MS = 30_000;
 
 function ok(r: LegResponse): boolean {
   return r.status >= 200 && r.status < 300;
