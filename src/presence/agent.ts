@@ -149,6 +149,7 @@ export class PresenceAgent extends EventEmitter<PresenceAgentEvents> {
   private readonly tupleId = `t${newTag()}`;
   private publishTimer: TimerHandle | undefined;
   private publishExpires = 0;
+  private publishExpiresAt = 0;
   // Lync category publication.
   private publications: PublicationRef[] | undefined;
   private readonly machineInstance: number;
@@ -281,19 +282,26 @@ export class PresenceAgent extends EventEmitter<PresenceAgentEvents> {
     this.etag = etag.trim();
     const granted = Number(res.header('Expires') ?? expires);
     this.publishExpires = Number.isFinite(granted) && granted > 0 ? granted : expires;
+    this.publishExpiresAt = this.o.clock.now() + this.publishExpires * 1000;
     this.schedulePublishRefresh();
     this.emit('presence', this.presence);
     return { status: res.status, etag: this.etag, expires: this.publishExpires, basic: this.own.state === 'offline' ? 'closed' : 'open' };
   }
 
-  private schedulePublishRefresh(): void {
+  private schedulePublishRefresh(delayMs = refreshDelayMs(this.publishExpires)): void {
     this.o.clock.clearTimeout(this.publishTimer);
     if (this.stopped) return;
     this.publishTimer = this.o.clock.setTimeout(() => {
       this.publishTimer = undefined;
       if (this.stopped) return;
-      this.publishPidf(true).catch((e: unknown) => this.emit('presenceError', asPresenceError(e), 'presence'));
-    }, refreshDelayMs(this.publishExpires));
+      this.publishPidf(true).catch((e: unknown) => {
+        this.emit('presenceError', asPresenceError(e), 'presence');
+        // One lost refresh must not let the publication lapse (RFC 3903 §4.3): try again before it
+        // expires; once expired, the If-Match draws a 412 and publishPidf starts afresh.
+        const left = this.publishExpiresAt - this.o.clock.now();
+        this.schedulePublishRefresh(left > 2000 ? Math.min(REFRESH_RETRY_MS, left / 2) : REFRESH_RETRY_MS);
+      });
+    }, delayMs);
   }
 
   /** SERVICE with msrtc-category-publish; one retry with the server's versions on 409 WrongDelta. */
