@@ -213,6 +213,7 @@ export class PresenceAgent extends EventEmitter<PresenceAgentEvents> {
     if (this.stopped) return;
     this.stopped = true;
     this.o.clock.clearTimeout(this.publishTimer);
+    for (const s of this.subs) this.o.clock.clearTimeout(s.timer);
     const live = this.subs.filter((s) => !s.ended);
     await Promise.all(live.map((s) => this.unsubscribe(s)));
     if (this.flavour === 'simple' && this.etag) {
@@ -649,11 +650,16 @@ export class PresenceAgent extends EventEmitter<PresenceAgentEvents> {
     const st = (getHeader(req, 'Subscription-State') ?? '').trim().toLowerCase();
     if (st.startsWith('terminated')) {
       const reason = /;\s*reason\s*=\s*([a-z-]+)/.exec(st)?.[1];
+      const retryAfter = Number(/;\s*retry-after\s*=\s*(\d+)/.exec(st)?.[1] ?? 0);
       s.ended = true;
       this.o.clock.clearTimeout(s.timer);
       for (const w of s.waiters.splice(0)) w();
       // RFC 6665 §4.1.3: deactivated/timeout (and no reason) invite a new subscription; others do not.
-      if (!this.stopped && (reason === undefined || reason === 'deactivated' || reason === 'timeout' || reason === 'probation')) void this.restart(s);
+      // With retry-after, not before that many seconds (probation means "later", never at once).
+      if (!this.stopped && (reason === undefined || reason === 'deactivated' || reason === 'timeout' || reason === 'probation')) {
+        if (retryAfter > 0) s.timer = this.o.clock.setTimeout(() => void this.restart(s), Math.min(retryAfter, MAX_RETRY_AFTER_S) * 1000);
+        else void this.restart(s);
+      }
     }
     return answer({ status: 200 });
   }
@@ -759,6 +765,8 @@ function contextOf(s: Subscription): PresenceErrorContext {
 
 /** RFC 6665 §4.1.2.2: refresh answers after which the subscription is considered terminated. */
 const TERMINAL_REFRESH_STATUS = new Set([404, 405, 410, 416, 480, 481, 482, 483, 484, 485, 489, 501, 604]);
+/** A retry-after longer than a day is treated as a day: the subscription still comes back. */
+const MAX_RETRY_AFTER_S = 86_400;
 /** How soon a failed refresh (or PUBLISH refresh) is tried again, at most; never past expiry. */
 const REFRESH_RETRY_MS = 30_000;
 
