@@ -117,6 +117,8 @@ interface Subscription {
   body?: string;
   contentType?: string;
   timer?: TimerHandle;
+  /** The Expires to ask for, when the server's Min-Expires raised the configured one (423). */
+  expires?: number;
   /** When the subscription the server last granted runs out (clock ms). */
   expiresAt?: number;
   ended: boolean;
@@ -357,13 +359,20 @@ export class PresenceAgent extends EventEmitter<PresenceAgentEvents> {
 
   /** Initial SUBSCRIBE; on 2xx learns the dialog, schedules the refresh and handles a piggybacked body. */
   private async subscribe(s: Subscription): Promise<LegResponse> {
-    let res = await this.sendSubscribe(s, this.o.config.subscribeExpires);
+    let res = await this.sendSubscribe(s, s.expires ?? this.o.config.subscribeExpires);
     if (res.status === 420 && s.headers.some(([n]) => n.toLowerCase() === 'proxy-require')) {
       // RFC 3261 §8.1.3.5: retry without the extensions the proxy refused (a standard proxy does not
       // know ms-benotify; we then get NOTIFYs, which we answer anyway).
       const refused = tokens(getHeaders(res.response, 'Unsupported'));
       s.headers = s.headers.filter(([n, v]) => n.toLowerCase() !== 'proxy-require' || (refused.size > 0 && !refused.has(v.trim().toLowerCase())));
-      res = await this.sendSubscribe(s, this.o.config.subscribeExpires);
+      res = await this.sendSubscribe(s, s.expires ?? this.o.config.subscribeExpires);
+    }
+    const min = Number(res.header('Min-Expires'));
+    if (res.status === 423 && Number.isInteger(min) && min > (s.expires ?? this.o.config.subscribeExpires) && min <= MAX_MIN_EXPIRES_S) {
+      // RFC 6665 §4.2.1.1 / RFC 3261 §21.4.17: the interval was too brief; ask again with the
+      // server's minimum, and keep it for the refreshes.
+      s.expires = min;
+      res = await this.sendSubscribe(s, min);
     }
     if (!ok(res)) {
       s.ended = true;
@@ -409,7 +418,7 @@ export class PresenceAgent extends EventEmitter<PresenceAgentEvents> {
       s.timer = undefined;
       if (this.stopped || s.ended) return;
       // RFC 6665 §4.1.2.1: refresh in the dialog before it expires.
-      this.sendSubscribe(s, this.o.config.subscribeExpires).then(
+      this.sendSubscribe(s, s.expires ?? this.o.config.subscribeExpires).then(
         (r) => {
           if (ok(r)) this.scheduleResubscribe(s, r);
           else if (r.status === 481) void this.restart(s);
@@ -447,6 +456,7 @@ export class PresenceAgent extends EventEmitter<PresenceAgentEvents> {
       ...(s.watched !== undefined ? { watched: s.watched } : {}),
       ...(s.body !== undefined ? { body: s.body } : {}),
       ...(s.contentType !== undefined ? { contentType: s.contentType } : {}),
+      ...(s.expires !== undefined ? { expires: s.expires } : {}),
       ...(s.kind === 'rls' || s.kind === 'batch' ? { rls: new ResourceListState(s.kind === 'rls' ? s.target : undefined) } : {}),
     });
     try {
@@ -692,7 +702,7 @@ export class PresenceAgent extends EventEmitter<PresenceAgentEvents> {
           }
           if (rls.needsResubscribe && !this.stopped && s.remoteTag) {
             // RFC 4662 §5.2: a lost partial notification is repaired by a refresh, which brings full state.
-            this.sendSubscribe(s, this.o.config.subscribeExpires).catch(() => undefined);
+            this.sendSubscribe(s, s.expires ?? this.o.config.subscribeExpires).catch(() => undefined);
           }
         }
       } else if (type === PIDF_CONTENT_TYPE) {
@@ -765,6 +775,8 @@ function contextOf(s: Subscription): PresenceErrorContext {
 
 /** RFC 6665 §4.1.2.2: refresh answers after which the subscription is considered terminated. */
 const TERMINAL_REFRESH_STATUS = new Set([404, 405, 410, 416, 480, 481, 482, 483, 484, 485, 489, 501, 604]);
+/** A Min-Expires above a day is not followed (a misconfigured server; the 423 is reported). */
+const MAX_MIN_EXPIRES_S = 86_400;
 /** A retry-after longer than a day is treated as a day: the subscription still comes back. */
 const MAX_RETRY_AFTER_S = 86_400;
 /** How soon a failed refresh (or PUBLISH refresh) is tried again, at most; never past expiry. */
