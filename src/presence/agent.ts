@@ -451,6 +451,10 @@ export class PresenceAgent extends EventEmitter<PresenceAgentEvents> {
   private async restart(s: Subscription): Promise<void> {
     s.ended = true;
     this.o.clock.clearTimeout(s.timer);
+    // The replacement takes its place: a long session whose server ends subscriptions now and
+    // then must not keep every dead dialog (a late NOTIFY for it gets 481, as for any ended one).
+    const i = this.subs.indexOf(s);
+    if (i >= 0) this.subs.splice(i, 1);
     if (this.stopped) return;
     const next = this.newSub(s.kind, s.event, s.target, s.headers, {
       ...(s.watched !== undefined ? { watched: s.watched } : {}),
