@@ -68,7 +68,9 @@ function discoveryCulprit(steps: readonly StepRecord[], failed: readonly StepRec
       if (Array.isArray(sip?.names)) for (const n of sip.names) if (typeof n === 'string') named.add(n.toLowerCase().replace(/\.$/, ''));
     }
   }
-  const discovery = failed.filter((st) => DISCOVERY_KINDS.has(st.kind));
+  // A cache that could not be read never explains why discovery found nothing: it only bridges
+  // outages, so it is named only when nothing else failed.
+  const discovery = failed.filter((st) => DISCOVERY_KINDS.has(st.kind) && st.kind !== 'cache-load');
   if (named.size === 0) return discovery[0];
   return (
     discovery.find((st) => st.kind === 'dns-host' && named.has(String(st.target))) ??
