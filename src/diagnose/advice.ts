@@ -143,6 +143,12 @@ export function explain(step: StepRecord, ctx: { domain: string }): Finding {
     case 'redirect':
       if (code === 'REDIRECT_LOOP')
         return { ...base, diagnosis: `The registrars redirect in a loop: ${s(d['hops'])}.`, fix: 'Fix the user\'s home pool assignment so the redirect leads to a registrar that accepts the user.' };
+      if (code === 'REDIRECT_INVALID' && Array.isArray(d['refused']) && d['refused'].length > 0) {
+        const refused = (d['refused'] as { fqdn?: unknown }[]).map((r) => s(r.fqdn));
+        return { ...base, diagnosis: `${target} redirected to ${refused.join(', ')}, outside ${ctx.domain}: devices only accept registrars inside the SIP domain (strict DNS naming).`, fix: `Give the pool an FQDN inside ${ctx.domain}, or allow its domain (siplogon: --allow-domain ${refused[0]?.split('.').slice(1).join('.') ?? 'DOMAIN'}).` };
+      }
+      if (code === 'REDIRECT_LIMIT')
+        return { ...base, diagnosis: `${target} led through more redirects than allowed: ${s(d['hops'])}.`, fix: 'Fix the user\'s home pool assignment so one redirect leads to the registrar that accepts the user.' };
       return { ...base, diagnosis: `Redirect could not be followed: ${step.error?.message ?? code}.`, fix: 'Check the Contact of the 301/302 answer (a registrar FQDN the device can resolve).' };
     case 'provisioning':
       return { ...base, deviceMessage: 'Signed in; some features are unavailable.', diagnosis: `Signed in, but in-band provisioning was refused (${s(d['status'], step.error?.message ?? '')}): the device gets no MRAS and Media Relay settings.`, fix: 'Allow the vnd-microsoft-provisioning-v2 subscription for this user (client policy), or check the front end\'s provisioning service.' };
