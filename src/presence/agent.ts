@@ -100,6 +100,8 @@ type SubKind = 'rls' | 'single' | 'roaming-contacts' | 'roaming-self' | 'batch';
 interface Subscription {
   /** Expires: 0 sent: the final terminated NOTIFY is still accepted (RFC 6665 §4.1.2.3). */
   unsubscribing?: boolean;
+  /** The initial SUBSCRIBE while it is in flight (stop() waits for it to end what it creates). */
+  establishing?: Promise<unknown>;
   kind: SubKind;
   event: string;
   /** Request-URI and To of the initial SUBSCRIBE. */
@@ -358,7 +360,13 @@ export class PresenceAgent extends EventEmitter<PresenceAgentEvents> {
   }
 
   /** Initial SUBSCRIBE; on 2xx learns the dialog, schedules the refresh and handles a piggybacked body. */
-  private async subscribe(s: Subscription): Promise<LegResponse> {
+  private subscribe(s: Subscription): Promise<LegResponse> {
+    const p = this.establish(s);
+    s.establishing = p.catch(() => undefined);
+    return p;
+  }
+
+  private async establish(s: Subscription): Promise<LegResponse> {
     let res = await this.sendSubscribe(s, s.expires ?? this.o.config.subscribeExpires);
     if (res.status === 420 && s.headers.some(([n]) => n.toLowerCase() === 'proxy-require')) {
       // RFC 3261 §8.1.3.5: retry without the extensions the proxy refused (a standard proxy does not
@@ -379,6 +387,12 @@ export class PresenceAgent extends EventEmitter<PresenceAgentEvents> {
       return res;
     }
     this.learnDialog(s, res);
+    if (this.stopped || s.ended) {
+      // stop() came while this SUBSCRIBE was in flight: end the dialog its 200 just created
+      // (RFC 6665 §4.1.2.3), else the server notifies a signed-out device until it expires.
+      if (s.remoteTag !== undefined) await this.sendSubscribe(s, 0).catch(() => undefined);
+      return res;
+    }
     this.scheduleResubscribe(s, res);
     // [MS-SIP] 3.4.5.1: the 200 carries the first notification; sipe reads it only with ms-piggyback-cseq.
     if (res.body && res.header('ms-piggyback-cseq') !== undefined) this.handleBody(s, res.body, res.header('Content-Type') ?? '');
@@ -476,7 +490,11 @@ export class PresenceAgent extends EventEmitter<PresenceAgentEvents> {
     s.ended = true;
     s.unsubscribing = true;
     for (const w of s.waiters.splice(0)) w();
-    if (s.remoteTag === undefined) return; // never established: nothing to end
+    if (s.remoteTag === undefined) {
+      // Not established yet: the SUBSCRIBE in flight ends what it creates (see establish()).
+      await s.establishing;
+      return;
+    }
     try {
       // RFC 6665 §4.1.2.3: Expires: 0 in the dialog ends the subscription.
       await this.sendSubscribe(s, 0);
