@@ -428,6 +428,8 @@ export class PresenceAgent extends EventEmitter<PresenceAgentEvents> {
 
   private armRefresh(s: Subscription, delayMs: number): void {
     this.o.clock.clearTimeout(s.timer);
+    // A refresh answered after stop() (or after the subscription ended) arms nothing.
+    if (this.stopped || s.ended) return;
     s.timer = this.o.clock.setTimeout(() => {
       s.timer = undefined;
       if (this.stopped || s.ended) return;
