@@ -154,6 +154,8 @@ export class PresenceAgent extends EventEmitter<PresenceAgentEvents> {
   private publishTimer: TimerHandle | undefined;
   private publishExpires = 0;
   private publishExpiresAt = 0;
+  /** The PUBLISH in flight: the removal at stop() must quote the entity tag it brings. */
+  private publishing: Promise<unknown> | undefined;
   // Lync category publication.
   private publications: PublicationRef[] | undefined;
   private readonly machineInstance: number;
@@ -220,6 +222,9 @@ export class PresenceAgent extends EventEmitter<PresenceAgentEvents> {
     for (const s of this.subs) this.o.clock.clearTimeout(s.timer);
     const live = this.subs.filter((s) => !s.ended);
     await Promise.all(live.map((s) => this.unsubscribe(s)));
+    // RFC 3903 §6: a removal quoting the entity tag a PUBLISH in flight replaces is answered 412
+    // and leaves the publication up until it expires; wait for it (bounded by its Timer F).
+    if (this.publishing) await this.publishing;
     if (this.flavour === 'simple' && this.etag) {
       const step = this.o.recorder.begin('presence', 'Remove the presence publication (PUBLISH Expires: 0)', this.o.aor);
       try {
@@ -264,8 +269,18 @@ export class PresenceAgent extends EventEmitter<PresenceAgentEvents> {
     return this.flavour === 'simple' ? this.publishPidf(false) : this.publishCategories();
   }
 
+  private publishPidf(refresh: boolean): Promise<Record<string, unknown>> {
+    const run = this.publishPidfNow(refresh);
+    const settled = run.catch(() => undefined);
+    this.publishing = settled;
+    void settled.then(() => {
+      if (this.publishing === settled) this.publishing = undefined;
+    });
+    return run;
+  }
+
   /** RFC 3903 §4.2 initial / §4.4 modify / §4.3 refresh (`refresh`: no body). */
-  private async publishPidf(refresh: boolean): Promise<Record<string, unknown>> {
+  private async publishPidfNow(refresh: boolean): Promise<Record<string, unknown>> {
     const expires = this.o.config.publishExpires;
     const send = async (etag: string | undefined): Promise<LegResponse> => {
       const headers: Array<[string, string]> = [['Event', 'presence'], ['Expires', String(expires)]];
