@@ -51,11 +51,14 @@ function seconds(ms: unknown): string {
  * The step that decided a failed sign-in: the first failed connection/registration step when any
  * candidate was tried, else the discovery step that explains why there was no candidate. For a
  * successful sign-in, the first failed post-registration step (provisioning), if any.
+ * `finalCode` is the code the sign-in ended with: when an attempt step failed with it (a definitive
+ * answer such as AUTH_FAILED), that step decided, not an earlier candidate that was merely down.
  */
-export function decisiveStep(steps: readonly StepRecord[], signedIn: boolean): StepRecord | undefined {
+export function decisiveStep(steps: readonly StepRecord[], signedIn: boolean, finalCode?: string): StepRecord | undefined {
   const failed = steps.filter((st) => st.status === 'fail');
   if (signedIn) return failed.find((st) => st.kind === 'provisioning' || st.kind === 'media-relay');
-  return failed.find((st) => ATTEMPT_KINDS.has(st.kind)) ?? discoveryCulprit(steps, failed) ?? failed[0];
+  const ended = finalCode === undefined ? undefined : failed.findLast((st) => ATTEMPT_KINDS.has(st.kind) && st.error?.code === finalCode);
+  return ended ?? failed.find((st) => ATTEMPT_KINDS.has(st.kind)) ?? discoveryCulprit(steps, failed) ?? failed[0];
 }
 
 /**
@@ -74,7 +77,9 @@ function discoveryCulprit(steps: readonly StepRecord[], failed: readonly StepRec
       if (Array.isArray(sip?.names)) for (const n of sip.names) if (typeof n === 'string') named.add(n.toLowerCase().replace(/\.$/, ''));
     }
   }
-  const discovery = failed.filter((st) => DISCOVERY_KINDS.has(st.kind));
+  // A cache that could not be read never explains why discovery found nothing: it only bridges
+  // outages, so it is named only when nothing else failed.
+  const discovery = failed.filter((st) => DISCOVERY_KINDS.has(st.kind) && st.kind !== 'cache-load');
   if (named.size === 0) return discovery[0];
   return (
     discovery.find((st) => st.kind === 'dns-host' && named.has(String(st.target))) ??
@@ -163,6 +168,12 @@ export function explain(step: StepRecord, ctx: { domain: string }): Finding {
     case 'redirect':
       if (code === 'REDIRECT_LOOP')
         return { ...base, diagnosis: `The registrars redirect in a loop: ${s(d['hops'])}.`, fix: 'Fix the user\'s home pool assignment so the redirect leads to a registrar that accepts the user.' };
+      if (code === 'REDIRECT_INVALID' && Array.isArray(d['refused']) && d['refused'].length > 0) {
+        const refused = (d['refused'] as { fqdn?: unknown }[]).map((r) => s(r.fqdn));
+        return { ...base, diagnosis: `${target} redirected to ${refused.join(', ')}, outside ${ctx.domain}: devices only accept registrars inside the SIP domain (strict DNS naming).`, fix: `Give the pool an FQDN inside ${ctx.domain}, or allow its domain (siplogon: --allow-domain ${refused[0]?.split('.').slice(1).join('.') ?? 'DOMAIN'}).` };
+      }
+      if (code === 'REDIRECT_LIMIT')
+        return { ...base, diagnosis: `${target} led through more redirects than allowed: ${s(d['hops'])}.`, fix: 'Fix the user\'s home pool assignment so one redirect leads to the registrar that accepts the user.' };
       return { ...base, diagnosis: `Redirect could not be followed: ${step.error?.message ?? code}.`, fix: 'Check the Contact of the 301/302 answer (a registrar FQDN the device can resolve).' };
     case 'provisioning':
       return { ...base, deviceMessage: 'Signed in; some features are unavailable.', diagnosis: `Signed in, but in-band provisioning was refused (${s(d['status'], step.error?.message ?? '')}): the device gets no MRAS and Media Relay settings.`, fix: 'Allow the vnd-microsoft-provisioning-v2 subscription for this user (client policy), or check the front end\'s provisioning service.' };

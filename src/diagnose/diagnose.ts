@@ -80,7 +80,7 @@ export async function diagnose(options: DiagnoseOptions): Promise<DiagnosisRepor
     await session.stop();
   }
   const steps = session.recorder.steps.map((s) => ({ ...s, detail: { ...s.detail } }));
-  const decisive = decisiveStep(steps, registered !== null);
+  const decisive = decisiveStep(steps, registered !== null, error?.code);
   const finding = decisive ? explain(decisive, { domain: session.options.domain }) : null;
   // A sign-in that worked but left the device unprovisioned is still a failure to fix.
   const result: 'pass' | 'fail' = registered && !finding ? 'pass' : 'fail';

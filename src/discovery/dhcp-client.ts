@@ -42,6 +42,8 @@ export interface DhcpInformOptions {
 const DEFAULT_TIMEOUT_MS = 8000;
 const DEFAULT_INITIAL_INTERVAL_MS = 4000;
 const MAX_INTERVAL_MS = 64_000;
+/** How long an answer without option 120 waits for another server's answer with it. */
+const OTHER_ANSWERS_GRACE_MS = 1000;
 
 /**
  * Send times (ms after the first send) for the retransmissions that fit in `timeoutMs`:
@@ -155,6 +157,17 @@ export async function informDhcp(options: DhcpInformOptions): Promise<DhcpInform
       else resolve(r);
     };
     const fail = (detail: string): void => finish({ outcome: 'error', latencyMs: elapsed(), via, detail });
+    // Lync Phone Edition: "the first DHCP response with an FQDN is used and other responses are
+    // ignored, unless there are no DHCP responses with FQDNs". A server with no usable option 120
+    // (a plain DHCP server next to a Registrar's responder) is kept aside while the other answers
+    // to the same INFORM may still come: a short grace (a relayed responder is a WAN round trip
+    // away), never past the overall bound; discovery waits for DHCP, so this is kept small.
+    let fallback: DhcpInformResult | undefined;
+    const answerWithout120 = (r: DhcpInformResult): void => {
+      if (fallback) return;
+      fallback = r;
+      timers.push(clock.setTimeout(() => finish(r), Math.max(0, Math.min(initialMs, OTHER_ANSWERS_GRACE_MS, timeoutMs - elapsed()))));
+    };
     const onAbort = (): void => finish(new DhcpError('ABORTED', 'DHCPINFORM aborted', { details: { elapsedMs: elapsed() } }));
     options.signal?.addEventListener('abort', onAbort, { once: true });
 
@@ -190,7 +203,7 @@ export async function informDhcp(options: DhcpInformOptions): Promise<DhcpInform
       const optionsSeen = [...m.optionOrder];
       if (m.messageType === DhcpMessageType.NAK) {
         const text = m.options.get(OPT.MESSAGE);
-        finish({ outcome: 'error', latencyMs: elapsed(), via, server: from, optionsSeen, detail: `DHCPNAK from ${from}${text ? `: ${text.toString('latin1').replace(/[^\x20-\x7e]/g, '?')}` : ''}` });
+        answerWithout120({ outcome: 'error', latencyMs: elapsed(), via, server: from, optionsSeen, detail: `DHCPNAK from ${from}${text ? `: ${text.toString('latin1').replace(/[^\x20-\x7e]/g, '?')}` : ''}` });
         return;
       }
       if (m.messageType !== DhcpMessageType.ACK) return;
@@ -202,7 +215,7 @@ export async function informDhcp(options: DhcpInformOptions): Promise<DhcpInform
           result.sipServers = decodeOption120(o120);
         } catch (e) {
           // Option 120 is the point of the exchange; a broken one is an error the diagnosis must show.
-          finish({ ...result, outcome: 'error', detail: `malformed option 120 from ${from}: ${errText(e)}` });
+          answerWithout120({ ...result, outcome: 'error', detail: `malformed option 120 from ${from}: ${errText(e)}` });
           return;
         }
       } else {
@@ -217,7 +230,8 @@ export async function informDhcp(options: DhcpInformOptions): Promise<DhcpInform
         }
       }
       if (notes.length) result.detail = notes.join('; ');
-      finish(result);
+      if (result.sipServers) finish(result);
+      else answerWithout120(result);
     });
 
     sock.bind({ port: clientPort, address: '0.0.0.0', exclusive: true }, () => {
@@ -232,7 +246,7 @@ export async function informDhcp(options: DhcpInformOptions): Promise<DhcpInform
       for (const at of schedule) timers.push(clock.setTimeout(send, at));
       timers.push(
         clock.setTimeout(
-          () => finish({ outcome: 'timeout', latencyMs: elapsed(), via, detail: `no DHCPACK from ${server}:${serverPort} within ${timeoutMs} ms (${schedule.length + 1} DHCPINFORM sent)` }),
+          () => finish(fallback ?? { outcome: 'timeout', latencyMs: elapsed(), via, detail: `no DHCPACK from ${server}:${serverPort} within ${timeoutMs} ms (${schedule.length + 1} DHCPINFORM sent)` }),
           timeoutMs,
         ),
       );

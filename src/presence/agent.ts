@@ -100,6 +100,8 @@ type SubKind = 'rls' | 'single' | 'roaming-contacts' | 'roaming-self' | 'batch';
 interface Subscription {
   /** Expires: 0 sent: the final terminated NOTIFY is still accepted (RFC 6665 §4.1.2.3). */
   unsubscribing?: boolean;
+  /** The initial SUBSCRIBE while it is in flight (stop() waits for it to end what it creates). */
+  establishing?: Promise<unknown>;
   kind: SubKind;
   event: string;
   /** Request-URI and To of the initial SUBSCRIBE. */
@@ -117,6 +119,10 @@ interface Subscription {
   body?: string;
   contentType?: string;
   timer?: TimerHandle;
+  /** The Expires to ask for, when the server's Min-Expires raised the configured one (423). */
+  expires?: number;
+  /** When the subscription the server last granted runs out (clock ms). */
+  expiresAt?: number;
   ended: boolean;
   rls?: ResourceListState;
   /** Set when the first notification with content has been handled. */
@@ -147,6 +153,9 @@ export class PresenceAgent extends EventEmitter<PresenceAgentEvents> {
   private readonly tupleId = `t${newTag()}`;
   private publishTimer: TimerHandle | undefined;
   private publishExpires = 0;
+  private publishExpiresAt = 0;
+  /** The PUBLISH in flight: the removal at stop() must quote the entity tag it brings. */
+  private publishing: Promise<unknown> | undefined;
   // Lync category publication.
   private publications: PublicationRef[] | undefined;
   private readonly machineInstance: number;
@@ -210,8 +219,12 @@ export class PresenceAgent extends EventEmitter<PresenceAgentEvents> {
     if (this.stopped) return;
     this.stopped = true;
     this.o.clock.clearTimeout(this.publishTimer);
+    for (const s of this.subs) this.o.clock.clearTimeout(s.timer);
     const live = this.subs.filter((s) => !s.ended);
     await Promise.all(live.map((s) => this.unsubscribe(s)));
+    // RFC 3903 §6: a removal quoting the entity tag a PUBLISH in flight replaces is answered 412
+    // and leaves the publication up until it expires; wait for it (bounded by its Timer F).
+    if (this.publishing) await this.publishing;
     if (this.flavour === 'simple' && this.etag) {
       const step = this.o.recorder.begin('presence', 'Remove the presence publication (PUBLISH Expires: 0)', this.o.aor);
       try {
@@ -256,8 +269,18 @@ export class PresenceAgent extends EventEmitter<PresenceAgentEvents> {
     return this.flavour === 'simple' ? this.publishPidf(false) : this.publishCategories();
   }
 
+  private publishPidf(refresh: boolean): Promise<Record<string, unknown>> {
+    const run = this.publishPidfNow(refresh);
+    const settled = run.catch(() => undefined);
+    this.publishing = settled;
+    void settled.then(() => {
+      if (this.publishing === settled) this.publishing = undefined;
+    });
+    return run;
+  }
+
   /** RFC 3903 §4.2 initial / §4.4 modify / §4.3 refresh (`refresh`: no body). */
-  private async publishPidf(refresh: boolean): Promise<Record<string, unknown>> {
+  private async publishPidfNow(refresh: boolean): Promise<Record<string, unknown>> {
     const expires = this.o.config.publishExpires;
     const send = async (etag: string | undefined): Promise<LegResponse> => {
       const headers: Array<[string, string]> = [['Event', 'presence'], ['Expires', String(expires)]];
@@ -279,19 +302,26 @@ export class PresenceAgent extends EventEmitter<PresenceAgentEvents> {
     this.etag = etag.trim();
     const granted = Number(res.header('Expires') ?? expires);
     this.publishExpires = Number.isFinite(granted) && granted > 0 ? granted : expires;
+    this.publishExpiresAt = this.o.clock.now() + this.publishExpires * 1000;
     this.schedulePublishRefresh();
     this.emit('presence', this.presence);
     return { status: res.status, etag: this.etag, expires: this.publishExpires, basic: this.own.state === 'offline' ? 'closed' : 'open' };
   }
 
-  private schedulePublishRefresh(): void {
+  private schedulePublishRefresh(delayMs = refreshDelayMs(this.publishExpires)): void {
     this.o.clock.clearTimeout(this.publishTimer);
     if (this.stopped) return;
     this.publishTimer = this.o.clock.setTimeout(() => {
       this.publishTimer = undefined;
       if (this.stopped) return;
-      this.publishPidf(true).catch((e: unknown) => this.emit('presenceError', asPresenceError(e), 'presence'));
-    }, refreshDelayMs(this.publishExpires));
+      this.publishPidf(true).catch((e: unknown) => {
+        this.emit('presenceError', asPresenceError(e), 'presence');
+        // One lost refresh must not let the publication lapse (RFC 3903 §4.3): try again before it
+        // expires; once expired, the If-Match draws a 412 and publishPidf starts afresh.
+        const left = this.publishExpiresAt - this.o.clock.now();
+        this.schedulePublishRefresh(left > 2000 ? Math.min(REFRESH_RETRY_MS, left / 2) : REFRESH_RETRY_MS);
+      });
+    }, delayMs);
   }
 
   /** SERVICE with msrtc-category-publish; one retry with the server's versions on 409 WrongDelta. */
@@ -345,20 +375,39 @@ export class PresenceAgent extends EventEmitter<PresenceAgentEvents> {
   }
 
   /** Initial SUBSCRIBE; on 2xx learns the dialog, schedules the refresh and handles a piggybacked body. */
-  private async subscribe(s: Subscription): Promise<LegResponse> {
-    let res = await this.sendSubscribe(s, this.o.config.subscribeExpires);
+  private subscribe(s: Subscription): Promise<LegResponse> {
+    const p = this.establish(s);
+    s.establishing = p.catch(() => undefined);
+    return p;
+  }
+
+  private async establish(s: Subscription): Promise<LegResponse> {
+    let res = await this.sendSubscribe(s, s.expires ?? this.o.config.subscribeExpires);
     if (res.status === 420 && s.headers.some(([n]) => n.toLowerCase() === 'proxy-require')) {
       // RFC 3261 §8.1.3.5: retry without the extensions the proxy refused (a standard proxy does not
       // know ms-benotify; we then get NOTIFYs, which we answer anyway).
       const refused = tokens(getHeaders(res.response, 'Unsupported'));
       s.headers = s.headers.filter(([n, v]) => n.toLowerCase() !== 'proxy-require' || (refused.size > 0 && !refused.has(v.trim().toLowerCase())));
-      res = await this.sendSubscribe(s, this.o.config.subscribeExpires);
+      res = await this.sendSubscribe(s, s.expires ?? this.o.config.subscribeExpires);
+    }
+    const min = Number(res.header('Min-Expires'));
+    if (res.status === 423 && Number.isInteger(min) && min > (s.expires ?? this.o.config.subscribeExpires) && min <= MAX_MIN_EXPIRES_S) {
+      // RFC 6665 §4.2.1.1 / RFC 3261 §21.4.17: the interval was too brief; ask again with the
+      // server's minimum, and keep it for the refreshes.
+      s.expires = min;
+      res = await this.sendSubscribe(s, min);
     }
     if (!ok(res)) {
       s.ended = true;
       return res;
     }
     this.learnDialog(s, res);
+    if (this.stopped || s.ended) {
+      // stop() came while this SUBSCRIBE was in flight: end the dialog its 200 just created
+      // (RFC 6665 §4.1.2.3), else the server notifies a signed-out device until it expires.
+      if (s.remoteTag !== undefined) await this.sendSubscribe(s, 0).catch(() => undefined);
+      return res;
+    }
     this.scheduleResubscribe(s, res);
     // [MS-SIP] 3.4.5.1: the 200 carries the first notification; sipe reads it only with ms-piggyback-cseq.
     if (res.body && res.header('ms-piggyback-cseq') !== undefined) this.handleBody(s, res.body, res.header('Content-Type') ?? '');
@@ -386,33 +435,63 @@ export class PresenceAgent extends EventEmitter<PresenceAgentEvents> {
   }
 
   private scheduleResubscribe(s: Subscription, res: LegResponse): void {
-    this.o.clock.clearTimeout(s.timer);
     const granted = Number(res.header('Expires') ?? this.o.config.subscribeExpires);
     const expires = Number.isFinite(granted) && granted > 0 ? granted : this.o.config.subscribeExpires;
+    s.expiresAt = this.o.clock.now() + expires * 1000;
+    this.armRefresh(s, refreshDelayMs(expires));
+  }
+
+  private armRefresh(s: Subscription, delayMs: number): void {
+    this.o.clock.clearTimeout(s.timer);
+    // A refresh answered after stop() (or after the subscription ended) arms nothing.
+    if (this.stopped || s.ended) return;
     s.timer = this.o.clock.setTimeout(() => {
       s.timer = undefined;
       if (this.stopped || s.ended) return;
       // RFC 6665 §4.1.2.1: refresh in the dialog before it expires.
-      this.sendSubscribe(s, this.o.config.subscribeExpires).then(
+      this.sendSubscribe(s, s.expires ?? this.o.config.subscribeExpires).then(
         (r) => {
           if (ok(r)) this.scheduleResubscribe(s, r);
           else if (r.status === 481) void this.restart(s);
-          else this.emit('presenceError', new PresenceError('PRESENCE_FAILED', `SUBSCRIBE refresh (${s.event}) answered ${r.status} ${r.reason}`, { details: { status: r.status } }), contextOf(s));
+          else this.refreshFailed(s, new PresenceError('PRESENCE_FAILED', `SUBSCRIBE refresh (${s.event}) answered ${r.status} ${r.reason}`, { details: { status: r.status } }), r.status);
         },
-        (e: unknown) => this.emit('presenceError', asPresenceError(e), contextOf(s)),
+        (e: unknown) => this.refreshFailed(s, asPresenceError(e)),
       );
-    }, refreshDelayMs(expires));
+    }, delayMs);
+  }
+
+  /**
+   * RFC 6665 §4.1.2.2: after these answers to a refresh the subscription is over; after any other
+   * failure (a timeout, 408, 5xx) it stays valid until it expires, so try again before then, and
+   * once it has run out, start a new one.
+   */
+  private refreshFailed(s: Subscription, err: SiplogonError, status?: number): void {
+    this.emit('presenceError', err, contextOf(s));
+    if (this.stopped || s.ended) return;
+    if (status !== undefined && TERMINAL_REFRESH_STATUS.has(status)) {
+      s.ended = true;
+      this.o.clock.clearTimeout(s.timer);
+      return;
+    }
+    const left = (s.expiresAt ?? 0) - this.o.clock.now();
+    if (left > 2000) this.armRefresh(s, Math.min(REFRESH_RETRY_MS, left / 2));
+    else void this.restart(s);
   }
 
   /** A subscription the server ended or forgot: a new dialog with the same request. */
   private async restart(s: Subscription): Promise<void> {
     s.ended = true;
     this.o.clock.clearTimeout(s.timer);
+    // The replacement takes its place: a long session whose server ends subscriptions now and
+    // then must not keep every dead dialog (a late NOTIFY for it gets 481, as for any ended one).
+    const i = this.subs.indexOf(s);
+    if (i >= 0) this.subs.splice(i, 1);
     if (this.stopped) return;
     const next = this.newSub(s.kind, s.event, s.target, s.headers, {
       ...(s.watched !== undefined ? { watched: s.watched } : {}),
       ...(s.body !== undefined ? { body: s.body } : {}),
       ...(s.contentType !== undefined ? { contentType: s.contentType } : {}),
+      ...(s.expires !== undefined ? { expires: s.expires } : {}),
       ...(s.kind === 'rls' || s.kind === 'batch' ? { rls: new ResourceListState(s.kind === 'rls' ? s.target : undefined) } : {}),
     });
     try {
@@ -428,7 +507,11 @@ export class PresenceAgent extends EventEmitter<PresenceAgentEvents> {
     s.ended = true;
     s.unsubscribing = true;
     for (const w of s.waiters.splice(0)) w();
-    if (s.remoteTag === undefined) return; // never established: nothing to end
+    if (s.remoteTag === undefined) {
+      // Not established yet: the SUBSCRIBE in flight ends what it creates (see establish()).
+      await s.establishing;
+      return;
+    }
     try {
       // RFC 6665 §4.1.2.3: Expires: 0 in the dialog ends the subscription.
       await this.sendSubscribe(s, 0);
@@ -616,11 +699,16 @@ export class PresenceAgent extends EventEmitter<PresenceAgentEvents> {
     const st = (getHeader(req, 'Subscription-State') ?? '').trim().toLowerCase();
     if (st.startsWith('terminated')) {
       const reason = /;\s*reason\s*=\s*([a-z-]+)/.exec(st)?.[1];
+      const retryAfter = Number(/;\s*retry-after\s*=\s*(\d+)/.exec(st)?.[1] ?? 0);
       s.ended = true;
       this.o.clock.clearTimeout(s.timer);
       for (const w of s.waiters.splice(0)) w();
       // RFC 6665 §4.1.3: deactivated/timeout (and no reason) invite a new subscription; others do not.
-      if (!this.stopped && (reason === undefined || reason === 'deactivated' || reason === 'timeout' || reason === 'probation')) void this.restart(s);
+      // With retry-after, not before that many seconds (probation means "later", never at once).
+      if (!this.stopped && (reason === undefined || reason === 'deactivated' || reason === 'timeout' || reason === 'probation')) {
+        if (retryAfter > 0) s.timer = this.o.clock.setTimeout(() => void this.restart(s), Math.min(retryAfter, MAX_RETRY_AFTER_S) * 1000);
+        else void this.restart(s);
+      }
     }
     return answer({ status: 200 });
   }
@@ -653,7 +741,7 @@ export class PresenceAgent extends EventEmitter<PresenceAgentEvents> {
           }
           if (rls.needsResubscribe && !this.stopped && s.remoteTag) {
             // RFC 4662 §5.2: a lost partial notification is repaired by a refresh, which brings full state.
-            this.sendSubscribe(s, this.o.config.subscribeExpires).catch(() => undefined);
+            this.sendSubscribe(s, s.expires ?? this.o.config.subscribeExpires).catch(() => undefined);
           }
         }
       } else if (type === PIDF_CONTENT_TYPE) {
@@ -723,6 +811,15 @@ function normalizeUri(u: string): string {
 function contextOf(s: Subscription): PresenceErrorContext {
   return s.kind === 'roaming-contacts' || (s.kind === 'rls' && !s.gotState) ? 'contacts' : s.kind === 'roaming-self' ? 'presence' : 'contactPresence';
 }
+
+/** RFC 6665 §4.1.2.2: refresh answers after which the subscription is considered terminated. */
+const TERMINAL_REFRESH_STATUS = new Set([404, 405, 410, 416, 480, 481, 482, 483, 484, 485, 489, 501, 604]);
+/** A Min-Expires above a day is not followed (a misconfigured server; the 423 is reported). */
+const MAX_MIN_EXPIRES_S = 86_400;
+/** A retry-after longer than a day is treated as a day: the subscription still comes back. */
+const MAX_RETRY_AFTER_S = 86_400;
+/** How soon a failed refresh (or PUBLISH refresh) is tried again, at most; never past expiry. */
+const REFRESH_RETRY_MS = 30_000;
 
 function ok(r: LegResponse): boolean {
   return r.status >= 200 && r.status < 300;

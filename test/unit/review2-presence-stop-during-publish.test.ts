@@ -1,0 +1,68 @@
+// Review 2: sign-out while a PUBLISH refresh is in flight. The removal (Expires: 0) went out at
+// once with the entity tag the refresh was about to replace, so the server answered it 412 and
+// the user stayed "online" to watchers for up to the publication's lifetime after signing out.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { VirtualClock } from '../../src/core/clock.js';
+import { PresenceAgent } from '../../src/presence/agent.js';
+import type { Leg, LegResponse } from '../../src/engine/sip-port.js';
+import { StepRecorder } from '../../src/engine/steps.js';
+import type { SipResponse } from '../../src/sip/message.js';
+
+test('stop() during a PUBLISH refresh: the removal quotes the entity tag the refresh produced', async () => {
+  const clock = new VirtualClock();
+  const sent: { ifMatch: string | undefined; expires: string | undefined }[] = [];
+  let current = 'e1';
+  let n = 1;
+  let hold: (() => void) | undefined;
+  const reply = (status: number, headers: Array<[string, string]>): LegResponse => ({
+    status,
+    reason: status === 200 ? 'OK' : 'Conditional Request Failed',
+    body: '',
+    header: (h) => headers.find(([k]) => k.toLowerCase() === h.toLowerCase())?.[1],
+    response: { kind: 'response', status, reason: '', headers: headers.map(([name, value]) => ({ name, value })), body: Buffer.alloc(0) } as SipResponse,
+  });
+  const leg = {
+    target: 'pres.acme.test:5060/tcp',
+    outcome: { kind: 'registered', expires: 600, allowEvents: [], supported: [], response: {} as SipResponse },
+    async request(_m: string, o: { headers?: Array<[string, string]> }): Promise<LegResponse> {
+      const h = (k: string) => o.headers?.find(([x]) => x === k)?.[1];
+      const ifMatch = h('SIP-If-Match');
+      const expires = h('Expires');
+      sent.push({ ifMatch, expires });
+      // A server as RFC 3903 §6 describes: a stale entity tag is 412.
+      const answer = (): LegResponse => {
+        if (ifMatch !== undefined && ifMatch !== current) return reply(412, []);
+        current = `e${++n}`;
+        return reply(200, [['SIP-ETag', current], ['Expires', expires === '0' ? '0' : '600']]);
+      };
+      // The server handles requests in arrival order; the first refresh's answer is slow to come back.
+      const a = answer();
+      if (ifMatch !== undefined && expires !== '0' && !hold) return new Promise((resolve) => (hold = () => resolve(a)));
+      return a;
+    },
+    setRequestHandler() {},
+  } as unknown as Leg;
+  const agent = new PresenceAgent({
+    leg,
+    aor: 'sip:alice@acme.test',
+    clock,
+    recorder: new StepRecorder(clock),
+    transactionTimeoutMs: 1000,
+    instanceId: 'urn:uuid:00000000-0000-4000-8000-000000000004',
+    config: { flavour: 'simple', listUri: undefined, contacts: [], initialState: 'online', note: undefined, publishExpires: 600, subscribeExpires: 600, listTimeoutMs: 1000 },
+  });
+  agent.on('presenceError', () => undefined);
+  await agent.start();
+  clock.advance(481_000);
+  await new Promise((r) => setImmediate(r));
+  assert.ok(hold, 'the refresh is in flight');
+  const stopping = agent.stop();
+  await new Promise((r) => setImmediate(r));
+  hold!();
+  await stopping;
+  const removal = sent.find((s) => s.expires === '0');
+  assert.ok(removal, 'a removal was sent');
+  assert.equal(removal.ifMatch, 'e3', `the removal quoted ${removal.ifMatch} while the refresh had produced e3: the server answered 412 and kept the user online`);
+  assert.deepEqual(sent.at(-1), { ifMatch: 'e3', expires: '0' }, 'nothing is published after the removal');
+});
