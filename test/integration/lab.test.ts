@@ -37,6 +37,34 @@ test('`siplogon lab --demo` signs in via DHCP + DNS + 301, shows presence and th
   assert.ok(!r.stdout.includes('wonderland') && !r.stderr.includes('wonderland'), 'the demo never prints the password');
 });
 
+test('CLI sign-in (text, no -v): registered, then SIGINT prints the sign-out and exits 0', async () => {
+  const { spawn } = await import('node:child_process');
+  const { mkdtempSync, writeFileSync, rmSync } = await import('node:fs');
+  const { tmpdir } = await import('node:os');
+  const { join } = await import('node:path');
+  const dir = mkdtempSync(join(tmpdir(), 'siplogon-signin-text-'));
+  const caFile = join(dir, 'ca.pem');
+  writeFileSync(caFile, lab.ca.cert);
+  const child = spawn(process.execPath, [CLI, 'sign-in', '--user', lab.user, '--password-env', 'LAB_PW', '--dns', lab.dns.server, '--ca', caFile, '--no-cache', '--no-presence'], {
+    env: { ...process.env, LAB_PW: lab.password },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let out = '';
+  child.stdout.on('data', (c: Buffer) => (out += c.toString()));
+  try {
+    for (let i = 0; i < 500 && !/registered at /.test(out); i++) await new Promise((r) => setTimeout(r, 20));
+    assert.match(out, /registered at pool1\.acme\.test/);
+    const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
+    child.kill('SIGINT');
+    assert.equal(await exited, 0);
+    assert.match(out, /signed out: un-REGISTERed from pool1\.acme\.test/);
+    assert.ok(!out.includes(lab.password));
+  } finally {
+    child.kill('SIGKILL');
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
 const cases: { fault: Parameters<Lab['setFault']>[0]; kind: string; code: string }[] = [
   { fault: 'bad-password', kind: 'authenticate', code: 'AUTH_FAILED' },
   { fault: 'provisioning-refused', kind: 'provisioning', code: 'PROVISIONING_FAILED' },

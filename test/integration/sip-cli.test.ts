@@ -50,11 +50,13 @@ describe('siplogon register (compiled CLI) against Kamailio', () => {
     assert.equal(out.transport, 'tls');
     assert.equal(out.expires, 600);
     assert.equal(typeof out.tookMs, 'number');
+    assert.equal(out.unregistered, true, 'the document says the binding was removed');
     assert.ok(!r.stdout.includes('Tr0ub4dor') && !r.stderr.includes('Tr0ub4dor'));
     assert.deepEqual(await kam.contacts(), [], 'un-REGISTERed before exit');
     const text = await run(args(['--transport', 'tcp', '--registrar', 'registrar.example.test:5060']), { SIPLOGON_PW: 'Tr0ub4dor&3' });
     assert.equal(text.code, 0, text.stderr);
     assert.match(text.stdout, /^registered sip:alice@example\.test at registrar\.example\.test:5060 \(127\.0\.10\.6\) over TCP, expires 600 s, took \d+ ms$/m);
+    assert.match(text.stdout, /^un-REGISTERed: binding removed$/m);
   });
 
   test('wrong password exits 1 with a one-line error naming the code', async () => {

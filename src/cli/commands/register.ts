@@ -105,12 +105,20 @@ export function addRegisterCommand(program: Command): void {
           redirects: result.hops.filter((h) => h.redirect).map((h) => ({ from: `${h.host}:${h.port}`, status: h.redirect!.status, contacts: h.redirect!.contacts })),
           ...(last.tls ? { tls: { protocol: last.tls.protocol, subjectAltNames: last.tls.subjectAltNames, issuer: last.tls.issuer } } : {}),
         };
-        if (o.json) process.stdout.write(JSON.stringify(out) + '\n');
+        // The command registers once and leaves no binding behind; say whether that worked.
+        let unregister: { ok: true } | { ok: false; code: string; message: string };
+        try {
+          await result.registration.unregister();
+          unregister = { ok: true };
+        } catch (err) {
+          unregister = { ok: false, code: SiplogonError.is(err) ? err.code : 'ERROR', message: err instanceof Error ? err.message : String(err) };
+        }
+        if (o.json) process.stdout.write(JSON.stringify({ ...out, unregistered: unregister.ok, ...(unregister.ok ? {} : { unregisterError: { code: unregister.code, message: unregister.message } }) }) + '\n');
         else {
           for (const r of out.redirects) process.stdout.write(`redirected by ${r.from} (${r.status}) to ${r.contacts.map((c) => c.uri).join(', ')}\n`);
           process.stdout.write(`registered ${o.user} at ${out.registrar} (${out.address}) over ${out.transport.toUpperCase()}, expires ${out.expires} s, took ${tookMs} ms\n`);
+          process.stdout.write(unregister.ok ? 'un-REGISTERed: binding removed\n' : `un-REGISTER failed (${unregister.code}: ${unregister.message}); the binding expires in ${out.expires} s\n`);
         }
-        await result.registration.unregister();
         process.exitCode = 0;
       } catch (err) {
         report(o, err);
@@ -127,5 +135,6 @@ function report(o: { json?: boolean }, err: unknown): void {
   const code = e?.code ?? 'ERROR';
   const message = err instanceof Error ? err.message : String(err);
   if (o.json) process.stdout.write(JSON.stringify({ ok: false, code, message, details: e?.details ?? {}, error: { code, message } }) + '\n');
-  process.stderr.write(`siplogon register: ${code}: ${message}\n`);
+  const hint = code === 'TLS_UNTRUSTED' ? ' (pass the issuing CA with --ca FILE)' : '';
+  process.stderr.write(`siplogon register: ${code}: ${message}${hint}\n`);
 }

@@ -47,7 +47,10 @@ export function addSignInCommand(program: Command): void {
         process.stdout.write(flags.json ? JSON.stringify({ t: Date.now() - t0, ...o }) + '\n' : `${new Date().toISOString().slice(11, 23)} ${text}\n`);
       };
       session.on('step', (s, phase) => {
-        if (phase === 'end' && (flags.verbose || flags.json)) out({ event: 'step', step: s }, stepLine(s));
+        if (phase !== 'end') return;
+        if (flags.verbose || flags.json) out({ event: 'step', step: s }, stepLine(s));
+        // Signing out is news even without -v: the user asked for it and wants to know it worked.
+        else if (s.kind === 'unregister') out({}, s.status === 'pass' ? `signed out: un-REGISTERed from ${s.target ?? 'the registrar'}` : `sign-out: un-REGISTER ${s.status === 'skipped' ? 'skipped' : 'failed'} (${s.error?.code ?? s.reason ?? ''}); the binding expires on its own`);
       });
       session.on('state', (state) => out({ event: 'state', state }, `state: ${state}`));
       session.on('registered', (r) => out({ event: 'registered', registration: r }, describe(r)));
