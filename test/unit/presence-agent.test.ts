@@ -5,46 +5,18 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { VirtualClock } from '../../src/core/clock.js';
 import { PresenceAgent, chooseFlavour } from '../../src/presence/agent.js';
-import type { Leg, LegDialog, LegRequestHandler, LegResponse } from '../../src/engine/sip-port.js';
+import type { Leg } from '../../src/engine/sip-port.js';
+import { scriptedLeg, type ScriptedReply, type SentRequest } from '../helpers/scripted-leg.js';
 import { StepRecorder } from '../../src/engine/steps.js';
-import { makeRequest, type SipResponse } from '../../src/sip/message.js';
-import type { IncomingAnswer } from '../../src/sip/transaction.js';
+import { makeRequest } from '../../src/sip/message.js';
 import { SiplogonError } from '../../src/errors.js';
 
 const AOR = 'sip:alice@acme.test';
 
-interface Sent {
-  method: string;
-  uri: string;
-  headers: Array<[string, string]>;
-  body?: string;
-  dialog?: LegDialog;
-  cseq?: number;
-}
+type Sent = SentRequest;
+type Reply = ScriptedReply;
 
-type Reply = { status: number; headers?: Array<[string, string]>; body?: string };
-
-function fakeLeg(supported: string[], allowEvents: string[], answer: (r: Sent) => Reply) {
-  const sent: Sent[] = [];
-  let handler: LegRequestHandler | undefined;
-  const leg = {
-    target: 'pres.acme.test:5060/tcp',
-    outcome: { kind: 'registered', expires: 600, allowEvents, supported, response: {} as SipResponse },
-    async request(method: string, o: { uri: string; headers?: Array<[string, string]>; body?: string; dialog?: LegDialog }): Promise<LegResponse> {
-      const s: Sent = { method, uri: o.uri, headers: o.headers ?? [], ...(o.body !== undefined ? { body: o.body } : {}), ...(o.dialog ? { dialog: o.dialog, cseq: o.dialog.nextCSeq() } : {}) };
-      sent.push(s);
-      const r = answer(s);
-      const headers = (r.headers ?? []).map(([name, value]) => ({ name, value }));
-      const response: SipResponse = { kind: 'response', status: r.status, reason: 'R', headers, body: Buffer.from(r.body ?? '') };
-      return { status: r.status, reason: 'R', body: r.body ?? '', header: (n) => r.headers?.find(([k]) => k.toLowerCase() === n.toLowerCase())?.[1], response };
-    },
-    setRequestHandler(h: LegRequestHandler | undefined) {
-      handler = h;
-    },
-  } as unknown as Leg;
-  const deliver = async (req: ReturnType<typeof makeRequest>): Promise<IncomingAnswer | null | undefined> => (handler ? await handler(req) : undefined);
-  return { leg, sent, deliver, hasHandler: () => handler !== undefined };
-}
+const fakeLeg = (supported: string[], allowEvents: string[], answer: (r: Sent) => Reply) => scriptedLeg({ supported, allowEvents, answer });
 
 function agentOn(leg: Leg, clock: VirtualClock, config: Partial<ConstructorParameters<typeof PresenceAgent>[0]['config']> = {}) {
   const rec = new StepRecorder(clock);

@@ -5,43 +5,20 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { VirtualClock } from '../../src/core/clock.js';
 import { PresenceAgent } from '../../src/presence/agent.js';
-import type { Leg, LegDialog, LegRequestHandler, LegResponse } from '../../src/engine/sip-port.js';
+import { scriptedLeg, type ScriptedReply, type SentRequest } from '../helpers/scripted-leg.js';
 import { StepRecorder } from '../../src/engine/steps.js';
-import { makeRequest, type SipResponse } from '../../src/sip/message.js';
+import { makeRequest } from '../../src/sip/message.js';
 import type { SiplogonError } from '../../src/errors.js';
 
 const AOR = 'sip:alice@acme.test';
 const BOB = 'sip:bob@acme.test';
 
-interface Sent {
-  method: string;
-  uri: string;
-  headers: Array<[string, string]>;
-  dialog?: LegDialog;
-  at: number;
-}
-type Reply = { status: number; headers?: Array<[string, string]> };
+type Sent = SentRequest;
+type Reply = ScriptedReply;
 
 function setup(answer: (s: Sent) => Reply, config: Record<string, unknown> = {}) {
   const clock = new VirtualClock();
-  const sent: Sent[] = [];
-  let handler: LegRequestHandler | undefined;
-  const leg = {
-    target: 'pres.acme.test:5060/tcp',
-    outcome: { kind: 'registered', expires: 600, allowEvents: ['presence'], supported: [], response: {} as SipResponse },
-    async request(method: string, o: { uri: string; headers?: Array<[string, string]>; dialog?: LegDialog }): Promise<LegResponse> {
-      const s: Sent = { method, uri: o.uri, headers: o.headers ?? [], ...(o.dialog ? { dialog: o.dialog } : {}), at: clock.now() };
-      if (o.dialog) o.dialog.nextCSeq();
-      sent.push(s);
-      const r = answer(s);
-      const headers = (r.headers ?? []).map(([name, value]) => ({ name, value }));
-      const response: SipResponse = { kind: 'response', status: r.status, reason: 'R', headers, body: Buffer.alloc(0) };
-      return { status: r.status, reason: 'R', body: '', header: (n) => r.headers?.find(([k]) => k.toLowerCase() === n.toLowerCase())?.[1], response };
-    },
-    setRequestHandler(h: LegRequestHandler | undefined) {
-      handler = h;
-    },
-  } as unknown as Leg;
+  const { leg, sent, deliver } = scriptedLeg({ answer, clock });
   const agent = new PresenceAgent({
     leg,
     aor: AOR,
@@ -53,7 +30,6 @@ function setup(answer: (s: Sent) => Reply, config: Record<string, unknown> = {})
   });
   const errors: SiplogonError[] = [];
   agent.on('presenceError', (e) => errors.push(e));
-  const deliver = (req: ReturnType<typeof makeRequest>) => handler?.(req);
   return { clock, sent, agent, errors, deliver };
 }
 

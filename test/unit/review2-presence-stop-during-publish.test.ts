@@ -5,9 +5,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { VirtualClock } from '../../src/core/clock.js';
 import { PresenceAgent } from '../../src/presence/agent.js';
-import type { Leg, LegResponse } from '../../src/engine/sip-port.js';
+import { header, scriptedLeg, type ScriptedReply } from '../helpers/scripted-leg.js';
 import { StepRecorder } from '../../src/engine/steps.js';
-import type { SipResponse } from '../../src/sip/message.js';
 
 test('stop() during a PUBLISH refresh: the removal quotes the entity tag the refresh produced', async () => {
   const clock = new VirtualClock();
@@ -15,34 +14,24 @@ test('stop() during a PUBLISH refresh: the removal quotes the entity tag the ref
   let current = 'e1';
   let n = 1;
   let hold: (() => void) | undefined;
-  const reply = (status: number, headers: Array<[string, string]>): LegResponse => ({
-    status,
-    reason: status === 200 ? 'OK' : 'Conditional Request Failed',
-    body: '',
-    header: (h) => headers.find(([k]) => k.toLowerCase() === h.toLowerCase())?.[1],
-    response: { kind: 'response', status, reason: '', headers: headers.map(([name, value]) => ({ name, value })), body: Buffer.alloc(0) } as SipResponse,
-  });
-  const leg = {
-    target: 'pres.acme.test:5060/tcp',
-    outcome: { kind: 'registered', expires: 600, allowEvents: [], supported: [], response: {} as SipResponse },
-    async request(_m: string, o: { headers?: Array<[string, string]> }): Promise<LegResponse> {
-      const h = (k: string) => o.headers?.find(([x]) => x === k)?.[1];
-      const ifMatch = h('SIP-If-Match');
-      const expires = h('Expires');
+  const { leg } = scriptedLeg({
+    allowEvents: [],
+    answer: (s) => {
+      const ifMatch = header(s, 'SIP-If-Match');
+      const expires = header(s, 'Expires');
       sent.push({ ifMatch, expires });
       // A server as RFC 3903 §6 describes: a stale entity tag is 412.
-      const answer = (): LegResponse => {
-        if (ifMatch !== undefined && ifMatch !== current) return reply(412, []);
+      const answer = (): ScriptedReply => {
+        if (ifMatch !== undefined && ifMatch !== current) return { status: 412 };
         current = `e${++n}`;
-        return reply(200, [['SIP-ETag', current], ['Expires', expires === '0' ? '0' : '600']]);
+        return { status: 200, headers: [['SIP-ETag', current], ['Expires', expires === '0' ? '0' : '600']] };
       };
       // The server handles requests in arrival order; the first refresh's answer is slow to come back.
       const a = answer();
       if (ifMatch !== undefined && expires !== '0' && !hold) return new Promise((resolve) => (hold = () => resolve(a)));
       return a;
     },
-    setRequestHandler() {},
-  } as unknown as Leg;
+  });
   const agent = new PresenceAgent({
     leg,
     aor: 'sip:alice@acme.test',
