@@ -8,6 +8,9 @@ import type { Clock } from '../../src/core/clock.js';
 import type { Leg, LegDialog, LegRequestHandler, LegResponse } from '../../src/engine/sip-port.js';
 import type { makeRequest, SipResponse } from '../../src/sip/message.js';
 import type { IncomingAnswer } from '../../src/sip/transaction.js';
+import { PresenceAgent } from '../../src/presence/agent.js';
+import { StepRecorder } from '../../src/engine/steps.js';
+import type { SiplogonError } from '../../src/errors.js';
 
 export interface SentRequest {
   method: string;
@@ -68,3 +71,20 @@ export function scriptedLeg(o: {
 
 /** A header of a recorded request (case-insensitive name). */
 export const header = (s: Pick<SentRequest, 'headers'>, n: string): string | undefined => s.headers.find(([k]) => k.toLowerCase() === n.toLowerCase())?.[1];
+
+/** A presence agent for alice on `leg`, with the test's config over quiet defaults; errors collected. */
+export function agentOn(leg: Leg, clock: Clock, config: Partial<ConstructorParameters<typeof PresenceAgent>[0]['config']> = {}) {
+  const rec = new StepRecorder(clock);
+  const agent = new PresenceAgent({
+    leg,
+    aor: 'sip:alice@acme.test',
+    clock,
+    recorder: rec,
+    transactionTimeoutMs: 1000,
+    instanceId: 'urn:uuid:00000000-0000-4000-8000-000000000001',
+    config: { flavour: 'auto', listUri: undefined, contacts: [], initialState: 'online', note: undefined, publishExpires: 3600, subscribeExpires: 600, listTimeoutMs: 1000, ...config },
+  });
+  const errors: [SiplogonError, string][] = [];
+  agent.on('presenceError', (e, c) => errors.push([e, c]));
+  return { agent, rec, errors };
+}

@@ -5,11 +5,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { VirtualClock } from '../../src/core/clock.js';
 import { PresenceAgent, chooseFlavour } from '../../src/presence/agent.js';
-import type { Leg } from '../../src/engine/sip-port.js';
-import { scriptedLeg, type ScriptedReply, type SentRequest } from '../helpers/scripted-leg.js';
-import { StepRecorder } from '../../src/engine/steps.js';
+import { agentOn, scriptedLeg, type ScriptedReply, type SentRequest } from '../helpers/scripted-leg.js';
 import { makeRequest } from '../../src/sip/message.js';
-import { SiplogonError } from '../../src/errors.js';
 
 const AOR = 'sip:alice@acme.test';
 
@@ -17,22 +14,6 @@ type Sent = SentRequest;
 type Reply = ScriptedReply;
 
 const fakeLeg = (supported: string[], allowEvents: string[], answer: (r: Sent) => Reply) => scriptedLeg({ supported, allowEvents, answer });
-
-function agentOn(leg: Leg, clock: VirtualClock, config: Partial<ConstructorParameters<typeof PresenceAgent>[0]['config']> = {}) {
-  const rec = new StepRecorder(clock);
-  const agent = new PresenceAgent({
-    leg,
-    aor: AOR,
-    clock,
-    recorder: rec,
-    transactionTimeoutMs: 1000,
-    instanceId: 'urn:uuid:00000000-0000-4000-8000-000000000001',
-    config: { flavour: 'auto', listUri: undefined, contacts: [], initialState: 'online', note: undefined, publishExpires: 3600, subscribeExpires: 600, listTimeoutMs: 1000, ...config },
-  });
-  const errors: [SiplogonError, string][] = [];
-  agent.on('presenceError', (e, c) => errors.push([e, c]));
-  return { agent, rec, errors };
-}
 
 const hdr = (s: Sent, n: string): string | undefined => s.headers.find(([k]) => k.toLowerCase() === n.toLowerCase())?.[1];
 

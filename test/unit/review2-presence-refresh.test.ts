@@ -4,9 +4,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { VirtualClock } from '../../src/core/clock.js';
-import { PresenceAgent } from '../../src/presence/agent.js';
-import { scriptedLeg, type ScriptedReply, type SentRequest } from '../helpers/scripted-leg.js';
-import { StepRecorder } from '../../src/engine/steps.js';
+import { agentOn, scriptedLeg, type ScriptedReply, type SentRequest } from '../helpers/scripted-leg.js';
 import { makeRequest } from '../../src/sip/message.js';
 import type { SiplogonError } from '../../src/errors.js';
 
@@ -19,15 +17,7 @@ type Reply = ScriptedReply;
 function setup(answer: (s: Sent) => Reply, config: Record<string, unknown> = {}) {
   const clock = new VirtualClock();
   const { leg, sent, deliver } = scriptedLeg({ answer, clock });
-  const agent = new PresenceAgent({
-    leg,
-    aor: AOR,
-    clock,
-    recorder: new StepRecorder(clock),
-    transactionTimeoutMs: 1000,
-    instanceId: 'urn:uuid:00000000-0000-4000-8000-000000000002',
-    config: { flavour: 'simple', listUri: undefined, contacts: [BOB], initialState: 'online', note: undefined, publishExpires: 3600, subscribeExpires: 600, listTimeoutMs: 1000, ...config } as ConstructorParameters<typeof PresenceAgent>[0]['config'],
-  });
+  const { agent } = agentOn(leg, clock, { flavour: 'simple', contacts: [BOB], ...config });
   const errors: SiplogonError[] = [];
   agent.on('presenceError', (e) => errors.push(e));
   return { clock, sent, agent, errors, deliver };

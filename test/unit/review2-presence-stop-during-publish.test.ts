@@ -4,9 +4,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { VirtualClock } from '../../src/core/clock.js';
-import { PresenceAgent } from '../../src/presence/agent.js';
-import { header, scriptedLeg, type ScriptedReply } from '../helpers/scripted-leg.js';
-import { StepRecorder } from '../../src/engine/steps.js';
+import { agentOn, header, scriptedLeg, type ScriptedReply } from '../helpers/scripted-leg.js';
 
 test('stop() during a PUBLISH refresh: the removal quotes the entity tag the refresh produced', async () => {
   const clock = new VirtualClock();
@@ -32,16 +30,7 @@ test('stop() during a PUBLISH refresh: the removal quotes the entity tag the ref
       return a;
     },
   });
-  const agent = new PresenceAgent({
-    leg,
-    aor: 'sip:alice@acme.test',
-    clock,
-    recorder: new StepRecorder(clock),
-    transactionTimeoutMs: 1000,
-    instanceId: 'urn:uuid:00000000-0000-4000-8000-000000000004',
-    config: { flavour: 'simple', listUri: undefined, contacts: [], initialState: 'online', note: undefined, publishExpires: 600, subscribeExpires: 600, listTimeoutMs: 1000 },
-  });
-  agent.on('presenceError', () => undefined);
+  const { agent } = agentOn(leg, clock, { flavour: 'simple', publishExpires: 600 });
   await agent.start();
   clock.advance(481_000);
   await new Promise((r) => setImmediate(r));

@@ -5,9 +5,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { VirtualClock } from '../../src/core/clock.js';
-import { PresenceAgent } from '../../src/presence/agent.js';
-import { header, scriptedLeg, type ScriptedReply } from '../helpers/scripted-leg.js';
-import { StepRecorder } from '../../src/engine/steps.js';
+import { agentOn, header, scriptedLeg, type ScriptedReply } from '../helpers/scripted-leg.js';
 import { makeRequest } from '../../src/sip/message.js';
 
 const AOR = 'sip:alice@acme.test';
@@ -27,16 +25,7 @@ test('stop() during a re-SUBSCRIBE: the dialog its 200 creates is ended with Exp
       return { status: 200, headers: [['To', `<${BOB}>;tag=srv${subs.length}`], ['Expires', '600']] };
     },
   });
-  const agent = new PresenceAgent({
-    leg,
-    aor: AOR,
-    clock,
-    recorder: new StepRecorder(clock),
-    transactionTimeoutMs: 1000,
-    instanceId: 'urn:uuid:00000000-0000-4000-8000-000000000003',
-    config: { flavour: 'simple', listUri: undefined, contacts: [BOB], initialState: 'online', note: undefined, publishExpires: 3600, subscribeExpires: 600, listTimeoutMs: 1000 },
-  });
-  agent.on('presenceError', () => undefined);
+  const { agent } = agentOn(leg, clock, { flavour: 'simple', contacts: [BOB] });
   await agent.start();
   const first = sent.find((s) => s.method === 'SUBSCRIBE')!;
   await deliver(
