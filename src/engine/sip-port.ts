@@ -221,7 +221,7 @@ export async function openRegistration(connection: SipConnection, candidate: Can
       lostCbs.push(cb);
     },
     refreshNow() {
-      registration.register().catch((e: unknown) => lose(SiplogonError.is(e) ? e : new TransportError('CONNECTION_CLOSED', String(e))));
+      registration.refresh().catch((e: unknown) => lose(SiplogonError.is(e) ? e : new TransportError('CONNECTION_CLOSED', String(e))));
     },
     async unregister() {
       await registration.unregister();

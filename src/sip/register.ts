@@ -102,6 +102,20 @@ export class Registration extends EventEmitter<RegistrationEvents> {
     return this.outcomeOf(res);
   }
 
+  /**
+   * Re-REGISTERs an existing registration. A 3xx here is no new registration: the binding is not
+   * refreshed and lapses (a Lync pool redirects a refresh when the user's home pool moved), so it
+   * is an error carrying the Contacts, for the caller to sign in again there.
+   */
+  async refresh(): Promise<Extract<RegisterOutcome, { kind: 'registered' }>> {
+    const o = await this.register();
+    if (o.kind === 'registered') return o;
+    this.registeredExpires = 0;
+    throw new RegistrationError('REGISTER_REJECTED', `registration refresh redirected: ${o.status} ${o.response.reason} to ${o.contacts.map((c) => c.uri).join(', ')}`, {
+      details: { status: o.status, reason: o.response.reason, redirect: o.contacts.map((c) => c.uri) },
+    });
+  }
+
   /** Removes our binding (Expires: 0) and stops refreshing. */
   async unregister(): Promise<SipResponse> {
     this.stopRefresh();
@@ -132,7 +146,7 @@ export class Registration extends EventEmitter<RegistrationEvents> {
     if (expires > 20) delay = Math.min(delay, (expires - 10) * 1000);
     this.refreshTimer = this.clock.setTimeout(() => {
       this.refreshTimer = undefined;
-      this.register().then(
+      this.refresh().then(
         (o) => this.emit('refreshed', o),
         (err: unknown) => this.emit('refreshFailed', err instanceof SiplogonError ? err : new RegistrationError('REGISTER_REJECTED', String(err))),
       );
