@@ -61,7 +61,9 @@ export function parseXml(body: string, what: string, arrays: readonly string[]):
     trimValues: true,
     isArray: (_name, jpath) => set.has(String(jpath)),
   });
-  const doc = parser.parse(body) as unknown;
+  // The parser refuses some well-formed input itself (nesting past its limit, element names
+  // like __proto__) with a plain Error: keep the typed-error contract for every caller.
+  const doc = guard(what, () => parser.parse(body) as unknown);
   if (!isObj(doc)) throw malformed(what, 'no document element');
   return doc;
 }

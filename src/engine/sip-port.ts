@@ -54,7 +54,7 @@ export interface Leg {
   setRequestHandler(handler: LegRequestHandler | undefined): void;
   /** Starts CRLF keep-alives; `onDead` when a pong is late. Returns a stop function. */
   keepAlive(o: { intervalMs: number; timeoutMs: number; clock: Clock }, onDead: (e: SiplogonError) => void): () => void;
-  /** Called once when the connection closes or a refresh fails. */
+  /** Called once when the connection closes or a refresh fails (at once if that already happened). */
   onLost(cb: (e: SiplogonError) => void): void;
   /** Re-REGISTER now (after a network change). */
   refreshNow(): void;
@@ -138,10 +138,10 @@ export async function openRegistration(connection: SipConnection, candidate: Can
   else step.pass({ status: `${outcome.status} ${outcome.response.reason}`, redirect: outcome.contacts.map((c) => c.uri) });
 
   const lostCbs: ((e: SiplogonError) => void)[] = [];
-  let lost = false;
+  let lost: SiplogonError | undefined;
   const lose = (e: SiplogonError): void => {
     if (lost) return;
-    lost = true;
+    lost = e;
     for (const cb of lostCbs) cb(e);
   };
   connection.on('close', (err) => lose(err ?? new TransportError('CONNECTION_CLOSED', `${target} closed the connection`)));
@@ -211,10 +211,17 @@ export async function openRegistration(connection: SipConnection, candidate: Can
       };
     },
     onLost(cb) {
+      // The connection may die between the REGISTER 200 and the caller's watch (provisioning,
+      // MRAS, cache write): a loss that came before the listener is reported to it at once.
+      if (lost) {
+        const e = lost;
+        queueMicrotask(() => cb(e));
+        return;
+      }
       lostCbs.push(cb);
     },
     refreshNow() {
-      registration.register().catch((e: unknown) => lose(SiplogonError.is(e) ? e : new TransportError('CONNECTION_CLOSED', String(e))));
+      registration.refresh().catch((e: unknown) => lose(SiplogonError.is(e) ? e : new TransportError('CONNECTION_CLOSED', String(e))));
     },
     async unregister() {
       await registration.unregister();

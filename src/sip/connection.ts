@@ -225,7 +225,7 @@ function mapConnectError(err: NodeJS.ErrnoException, target: ConnectTarget): Tra
 
 /**
  * Opens a TCP or TLS connection. TLS: chain checked against `ca` (or Node's roots), then
- * SAN dNSName checked against `servername` (RFC 5922 §7.2: the CN is only used without SANs).
+ * SAN dNSName checked against `servername` (RFC 5922 §7.1: the CN is only used without any SAN).
  * Nothing is sent before both checks pass.
  */
 export function connectSip(target: ConnectTarget, opts: ConnectOptions = {}): Promise<SipConnection> {
@@ -327,7 +327,10 @@ export function connectSip(target: ConnectTarget, opts: ConnectOptions = {}): Pr
             return fail(new TransportError(tlsCode, `certificate of ${where} ${what} (${code})`, { details: { ...details, verifyError: code, tls: info } }));
           }
           const cert = s.getPeerCertificate();
-          const nameErr = tls.checkServerIdentity(name, cert);
+          // Node falls back to the CN whenever no dNSName SAN exists; RFC 5922 §7.1 / RFC 6125
+          // §6.4.4 allow the CN only when the certificate has no subjectAltName at all.
+          const sanWithoutDns = !net.isIP(name) && !!cert.subjectaltname && !/(^|,\s*)DNS:/.test(cert.subjectaltname);
+          const nameErr = sanWithoutDns ? new Error('no dNSName in subjectAltName') : tls.checkServerIdentity(name, cert);
           if (nameErr) {
             return fail(new TransportError('TLS_NAME_MISMATCH', `certificate of ${where} does not name ${name} (it names ${info.subjectAltNames.join(', ') || info.subject || 'nothing'})`, { details: { ...details, expected: name, tls: info } }));
           }

@@ -173,20 +173,25 @@ export function buildAuthorization(
 }
 
 /**
- * Answers the challenges of one logical request: the first 401/407 gets credentials; a later
- * challenge means the credentials were refused (AUTH_FAILED) unless it says stale=true, which is
- * honoured once (RFC 7616 §3.3). Never loops.
+ * Answers the challenges of one logical request: the first 401/407 of each challenger (header
+ * kind + realm) gets credentials; a later challenge from the same challenger means the credentials
+ * were refused (AUTH_FAILED) unless it says stale=true, which is honoured once (RFC 7616 §3.3).
+ * A proxy's 407 followed by the registrar's 401 are two challengers, and every retry carries
+ * credentials for all of them (RFC 3261 §22.3). Never loops.
  */
 export class DigestResponder {
-  private sent = false;
-  private staleRetried = false;
+  private readonly challengers = new Map<string, { header: string; challenge: Challenge; nc: number; staleRetried: boolean }>();
 
   constructor(
     private readonly username: string,
     private readonly password: () => string,
   ) {}
 
-  /** Header to add to the retried request. Throws AuthenticationError AUTH_FAILED / AUTH_UNSUPPORTED. */
+  /**
+   * Records the challenge of `res` and returns the header answering it alone (nc=1). A request
+   * that may meet more than one challenger sends `credentials()` instead.
+   * Throws AuthenticationError AUTH_FAILED / AUTH_UNSUPPORTED.
+   */
   answer(res: SipResponse, method: string, uri: string): [string, string] {
     const hname = res.status === 407 ? 'Proxy-Authenticate' : 'WWW-Authenticate';
     const challenges: Challenge[] = [];
@@ -204,15 +209,25 @@ export class DigestResponder {
         details: { status: res.status, schemes },
       });
     }
-    if (this.sent) {
-      if (pick.stale && !this.staleRetried) this.staleRetried = true;
-      else
-        throw new AuthenticationError('AUTH_FAILED', `credentials of ${this.username} were rejected (${res.status} ${res.reason})`, {
-          details: { status: res.status, reason: res.reason, realm: pick.realm, algorithm: pick.algorithm, user: this.username },
-        });
+    const header = res.status === 407 ? 'Proxy-Authorization' : 'Authorization';
+    const key = `${header}\n${pick.realm ?? ''}`;
+    const prev = this.challengers.get(key);
+    if (prev && (!pick.stale || prev.staleRetried)) {
+      throw new AuthenticationError('AUTH_FAILED', `credentials of ${this.username} were rejected (${res.status} ${res.reason})`, {
+        details: { status: res.status, reason: res.reason, realm: pick.realm, algorithm: pick.algorithm, user: this.username },
+      });
     }
-    this.sent = true;
-    const value = buildAuthorization(pick, { username: this.username, password: this.password(), method, uri, nc: 1 });
-    return [res.status === 407 ? 'Proxy-Authorization' : 'Authorization', value];
+    this.challengers.set(key, { header, challenge: pick, nc: 0, staleRetried: prev !== undefined });
+    return [header, buildAuthorization(pick, { username: this.username, password: this.password(), method, uri, nc: 1 })];
+  }
+
+  /** Credentials for every challenger answered so far, for the next request (each use advances nc). */
+  credentials(method: string, uri: string): Array<[string, string]> {
+    const out: Array<[string, string]> = [];
+    for (const c of this.challengers.values()) {
+      c.nc++;
+      out.push([c.header, buildAuthorization(c.challenge, { username: this.username, password: this.password(), method, uri, nc: c.nc })]);
+    }
+    return out;
   }
 }

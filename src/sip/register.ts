@@ -102,6 +102,20 @@ export class Registration extends EventEmitter<RegistrationEvents> {
     return this.outcomeOf(res);
   }
 
+  /**
+   * Re-REGISTERs an existing registration. A 3xx here is no new registration: the binding is not
+   * refreshed and lapses (a Lync pool redirects a refresh when the user's home pool moved), so it
+   * is an error carrying the Contacts, for the caller to sign in again there.
+   */
+  async refresh(): Promise<Extract<RegisterOutcome, { kind: 'registered' }>> {
+    const o = await this.register();
+    if (o.kind === 'registered') return o;
+    this.registeredExpires = 0;
+    throw new RegistrationError('REGISTER_REJECTED', `registration refresh redirected: ${o.status} ${o.response.reason} to ${o.contacts.map((c) => c.uri).join(', ')}`, {
+      details: { status: o.status, reason: o.response.reason, redirect: o.contacts.map((c) => c.uri) },
+    });
+  }
+
   /** Removes our binding (Expires: 0) and stops refreshing. */
   async unregister(): Promise<SipResponse> {
     this.stopRefresh();
@@ -132,7 +146,7 @@ export class Registration extends EventEmitter<RegistrationEvents> {
     if (expires > 20) delay = Math.min(delay, (expires - 10) * 1000);
     this.refreshTimer = this.clock.setTimeout(() => {
       this.refreshTimer = undefined;
-      this.register().then(
+      this.refresh().then(
         (o) => this.emit('refreshed', o),
         (err: unknown) => this.emit('refreshFailed', err instanceof SiplogonError ? err : new RegistrationError('REGISTER_REJECTED', String(err))),
       );
@@ -161,21 +175,20 @@ export class Registration extends EventEmitter<RegistrationEvents> {
   }
 
   /**
-   * One logical REGISTER: answers 401/407 once per fresh challenge, retries once on stale=true
-   * (RFC 7616 §3.3), follows 423 Min-Expires (RFC 3261 §10.2.8). Any other final response is
-   * returned to the caller.
+   * One logical REGISTER: answers 401/407 once per challenger (a proxy's 407 and the registrar's
+   * 401 both, RFC 3261 §22.3), retries once on stale=true (RFC 7616 §3.3), follows 423
+   * Min-Expires (RFC 3261 §10.2.8). Any other final response is returned to the caller.
    */
   private async exchange(initialExpires: number): Promise<SipResponse> {
     let expires = initialExpires;
-    let auth: [string, string] | undefined;
     const digest = new DigestResponder(this.authUser, () => this.password());
     let intervalRetries = 0;
     for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
       const headers = this.headers(expires);
-      if (auth) headers.push(auth);
+      headers.push(...digest.credentials('REGISTER', this.registrarUri));
       const res = await this.client.request('REGISTER', { uri: this.registrarUri, headers });
       if (res.status === 401 || res.status === 407) {
-        auth = digest.answer(res, 'REGISTER', this.registrarUri);
+        digest.answer(res, 'REGISTER', this.registrarUri);
         continue;
       }
       if (res.status === 423 && expires > 0) {
@@ -283,13 +296,12 @@ export async function requestWithAuth(
   creds: { username: string; password: string | (() => string) },
 ): Promise<SipResponse> {
   const digest = new DigestResponder(creds.username, typeof creds.password === 'function' ? creds.password : () => creds.password as string);
-  let auth: [string, string] | undefined;
   for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
     const headers = o.headers ? o.headers(attempt) : [];
-    if (auth) headers.push(auth);
+    headers.push(...digest.credentials(method, o.uri));
     const res = await client.request(method, { ...o, headers });
     if (res.status !== 401 && res.status !== 407) return res;
-    auth = digest.answer(res, method, o.uri);
+    digest.answer(res, method, o.uri);
   }
   throw new AuthenticationError('AUTH_FAILED', `${method} gave up after ${MAX_ATTEMPTS} challenges`);
 }
