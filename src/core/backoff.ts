@@ -79,9 +79,13 @@ export class Backoff {
     this.immediate = false;
   }
 
-  /** The network changed (new address, link up): retry now, then start over from the base. */
-  networkChanged(): void {
+  /**
+   * The network changed (new address, link up): retry now, then start over from the base.
+   * `retryingNow`: the caller is already retrying at once (it cut a back-off wait short), so the
+   * next delay starts from the base instead of being a second immediate retry.
+   */
+  networkChanged(retryingNow = false): void {
     this.n = 0;
-    this.immediate = true;
+    this.immediate = !retryingNow;
   }
 }

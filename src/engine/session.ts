@@ -530,10 +530,13 @@ export class SignInSession extends EventEmitter<SessionEvents> {
   }
 
   private onNetworkChange(): void {
-    this.backoff.networkChanged();
+    // In back-off: go now (that is the immediate retry). Registered: a refresh proves (or
+    // disproves) the path at once. Connecting: the attempt under way may fail because of the
+    // change, so its failure is retried at once.
+    const waking = this.stateValue === 'reconnecting' && this.wake !== undefined;
+    this.backoff.networkChanged(waking);
     this.probe?.networkChanged();
-    // In back-off: go now. Registered: a refresh proves (or disproves) the path at once.
-    if (this.stateValue === 'reconnecting') this.wake?.();
+    if (waking) this.wake?.();
     else if (this.stateValue === 'registered') this.leg?.refreshNow();
   }
 

@@ -100,6 +100,10 @@ test('backoff: reset starts over; networkChanged → next delay 0 then from base
   assert.equal(b.next(), 0);
   assert.equal(b.next(), 1000);
   assert.equal(b.next(), 2000);
+  // The caller already retries at once (a back-off wait cut short): no second immediate retry.
+  b.networkChanged(true);
+  assert.equal(b.next(), 1000);
+  assert.equal(b.next(), 2000);
 });
 
 test('backoff: long outage does not overflow', () => {
