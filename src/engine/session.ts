@@ -12,6 +12,7 @@ import { RegistrarCycle } from '../core/cycle.js';
 import { PenaltyList } from '../core/penalty.js';
 import { DEFAULT_CANDIDATE_POLICY } from '../core/candidates.js';
 import { isWithinDomain } from '../core/names.js';
+import { parseUri } from '../sip/message.js';
 import { PreferredRegistrarProbe } from '../core/timers.js';
 import { candidateKey, DEFAULT_PORTS, type CacheRecord, type Candidate } from '../core/types.js';
 import { CacheStore } from '../cache/store.js';
@@ -202,6 +203,7 @@ export class SignInSession extends EventEmitter<SessionEvents> {
             reason = await this.stayRegistered();
           }
           if (this.stopping) break;
+          this.learnFromRedirectedRefresh(reason);
           this.presenceAgent?.dispose();
           this.presenceAgent = undefined;
           // A registrar that went away sorts last for a while (a penalty, not a ban).
@@ -343,10 +345,8 @@ export class SignInSession extends EventEmitter<SessionEvents> {
         hops += 1;
         // A redirect is as untrusted as a DNS or DHCP answer: the same domain policy applies.
         const named = redirect.contacts.map((c) => redirectCandidate(c));
-        const policy = { ...DEFAULT_CANDIDATE_POLICY, ...o.policy };
-        const allowed = (c: Candidate): boolean => policy.allowOutsideDomain || [o.domain, ...policy.allowedDomains].some((d) => isWithinDomain(c.fqdn, d));
-        const next = named.filter(allowed);
-        const refused: Record<string, unknown>[] = named.filter((c) => !allowed(c)).map((c) => ({ ...describeCandidate(c), reason: `outside ${o.domain}` }));
+        const next = named.filter((c) => this.allowedRegistrar(c));
+        const refused: Record<string, unknown>[] = named.filter((c) => !this.allowedRegistrar(c)).map((c) => ({ ...describeCandidate(c), reason: `outside ${o.domain}` }));
         const step = this.recorder.begin('redirect', `${redirect.status} redirect from ${candidate.fqdn}`, candidate.fqdn, { status: redirect.status, contacts: next.map(describeCandidate), refused, hops: [...visited] });
         if (next.length === 0) {
           const why = refused.length ? `the redirect named only registrars outside ${o.domain}: ${refused.map((r) => String(r['fqdn'])).join(', ')}` : 'the redirect named no usable registrar';
@@ -527,6 +527,34 @@ export class SignInSession extends EventEmitter<SessionEvents> {
         old.close();
       }
     }
+  }
+
+  /** A redirect is as untrusted as a DNS or DHCP answer: the same domain policy applies. */
+  private allowedRegistrar(c: Candidate): boolean {
+    const o = this.options;
+    const policy = { ...DEFAULT_CANDIDATE_POLICY, ...o.policy };
+    return policy.allowOutsideDomain || [o.domain, ...policy.allowedDomains].some((d) => isWithinDomain(c.fqdn, d));
+  }
+
+  /**
+   * A refresh answered with a 3xx (a Lync pool moving the user's home pool): its Contacts become
+   * the in-band registrars, so the next sign-in goes there instead of back through discovery.
+   */
+  private learnFromRedirectedRefresh(reason: SiplogonError): void {
+    const uris = reason.details['redirect'];
+    if (!Array.isArray(uris)) return;
+    const named: Candidate[] = [];
+    for (const u of uris) {
+      try {
+        const p = parseUri(String(u));
+        const t = p.params.get('transport');
+        named.push(redirectCandidate({ host: p.host, port: p.port, transport: t ?? undefined }));
+      } catch {
+        /* an unusable Contact names nothing */
+      }
+    }
+    const next = named.filter((c) => this.allowedRegistrar(c));
+    if (next.length > 0) this.cycle.learnInBand(next, `${String(reason.details['status'] ?? '3xx')} to a refresh from ${this.current?.registrar.fqdn ?? 'the registrar'}`);
   }
 
   private onNetworkChange(): void {
