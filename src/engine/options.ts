@@ -246,7 +246,7 @@ export function resolveOptions(o: SignInOptions): ResolvedOptions {
     hosts: o.hosts ?? {},
     dhcp,
     policy: o.policy ?? {},
-    ca: o.ca,
+    ca: caBundle(o.ca),
     verifyTls: o.verifyTls ?? true,
     cache: o.cache === false ? false : { path: o.cache?.path, readOnly: o.cache?.readOnly ?? false },
     connectTimeoutMs: positive('connectTimeoutMs', o.connectTimeoutMs, 5000),
@@ -275,6 +275,13 @@ export function resolveOptions(o: SignInOptions): ResolvedOptions {
     random: o.random ?? Math.random,
     signal: o.signal,
   };
+}
+
+function caBundle(ca: SignInOptions['ca']): SignInOptions['ca'] {
+  // Node checks the type only when the TLS handshake starts, from a socket callback.
+  const ok = (v: unknown): boolean => typeof v === 'string' || Buffer.isBuffer(v);
+  if (ca !== undefined && !(ok(ca) || (Array.isArray(ca) && ca.every(ok)))) throw new UsageError('INVALID_OPTION', 'ca must be PEM text, a Buffer, or an array of them');
+  return ca;
 }
 
 function traceHook(h: SignInOptions['sipTrace']): SipTraceHook | undefined {
