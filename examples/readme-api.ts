@@ -26,7 +26,7 @@ try {
   await session.stop(); // un-REGISTERs
 
   const report = await diagnose({ user: lab.user, password: lab.password, targetFqdn: `pool1.${lab.domain}`, dnsServers: [lab.dns.server], ca: lab.ca.cert });
-  console.log(report.result, report.finding?.diagnosis, report.finding?.fix);
+  console.log(report.result, report.finding ? `${report.finding.diagnosis} Fix: ${report.finding.fix}` : '');
 } finally {
   await lab.stop();
 }
