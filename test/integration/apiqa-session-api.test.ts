@@ -2,7 +2,7 @@
 // on 127.0.35.x. Each test states the surprise it guards against.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { signIn, startLab, connectSip, SiplogonError, UsageError, type Lab, type SessionState } from '../../src/index.js';
+import { signIn, diagnose, startLab, connectSip, SiplogonError, UsageError, type Lab, type SessionState } from '../../src/index.js';
 
 let lab: Lab;
 before(async () => {
@@ -80,4 +80,17 @@ test('a CA of the wrong type is a usage error at signIn(), and rejects connectSi
     connectSip({ address, port: lab.pool1.tlsPort, transport: 'tls', servername: `pool1.${lab.domain}` }, { ca: 42 as unknown as string, connectTimeoutMs: 2000 }),
     (e: unknown) => SiplogonError.is(e, 'TLS_HANDSHAKE_FAILED'),
   );
+});
+
+test('an already-aborted signal stops signIn() and diagnose() before they sign in', async () => {
+  const ac = new AbortController();
+  ac.abort();
+  const s = signIn({ ...lab.signInOptions({ cache: false, presence: false }), signal: ac.signal });
+  await assert.rejects(s.ready(), (e: unknown) => SiplogonError.is(e, 'ABORTED'));
+  await s.stop();
+  assert.equal(s.state, 'stopped');
+  const report = await diagnose({ ...lab.signInOptions({ cache: false, presence: false }), signal: ac.signal });
+  assert.equal(report.result, 'fail');
+  assert.equal(report.error?.code, 'ABORTED');
+  assert.deepEqual(lab.pool1.bindings(), []);
 });
