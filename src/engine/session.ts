@@ -120,8 +120,10 @@ export class SignInSession extends EventEmitter<SessionEvents> {
       this.settleFirst = { resolve, reject };
     });
     this.first.catch(() => undefined); // observed through ready()
-    callerSignal?.addEventListener('abort', () => void this.stop(), { once: true });
     this.done = this.loop();
+    // An already-aborted signal never fires 'abort': honour it now (the loop has not started yet).
+    if (callerSignal?.aborted) void this.stop();
+    else callerSignal?.addEventListener('abort', () => void this.stop(), { once: true });
   }
 
   get state(): SessionState {
