@@ -4,7 +4,7 @@ export { resolveOptions, parseAor, type SignInOptions, type ResolvedOptions, typ
 export { StepRecorder, type StepRecord, type StepKind, type StepStatus, type StepListener } from './engine/steps.js';
 export { diagnose, type DiagnosisReport, type DiagnoseOptions } from './diagnose/diagnose.js';
 export { explain, decisiveStep, DEVICE_MESSAGE_UNREACHABLE, type Finding } from './diagnose/advice.js';
-export { renderText, renderHtml } from './diagnose/render.js';
+export { renderText, renderHtml, unpublished } from './diagnose/render.js';
 export { startLab, type Lab, type LabFault, type LabOptions } from './lab/lab.js';
 export { Secret } from './secret.js';
 export { DnsCache, type DnsCacheOptions, type DnsCacheStats } from './discovery/dns-cache.js';

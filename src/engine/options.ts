@@ -16,7 +16,11 @@ export type PasswordSource = string | (() => string | Promise<string>);
 export interface SignInOptions {
   /** Address of record, "sip:alice@acme.test" (or "alice@acme.test"). */
   user: string;
-  /** Never logged, cached or put into an error. A function is called when a challenge needs it. */
+  /**
+   * Never logged, cached or put into an error. A function is called once per registrar
+   * connection, before its first REGISTER (also for a director that only redirects); the value
+   * is kept for that registration's refreshes, so a rotated password is used from the next sign-in.
+   */
   password: PasswordSource;
   /** Digest user name. @defaultValue the AoR's user part */
   authUser?: string;
@@ -59,8 +63,11 @@ export interface SignInOptions {
     | {
         interface?: string;
         localAddress?: string;
+        /** Unicast to this DHCP server instead of broadcasting. */
         server?: string;
+        /** @defaultValue 67 */
         serverPort?: number;
+        /** @defaultValue 68 (root); 0 for any free port */
         clientPort?: number;
         /** @defaultValue 8000 */
         timeoutMs?: number;
@@ -148,7 +155,10 @@ export interface SignInOptions {
    */
   sipTrace?: SipTraceHook;
 
-  /** Stable device identity (+sip.instance). @defaultValue a random UUID per process */
+  /**
+   * Device identity (+sip.instance, RFC 5626 §4.1): pass a stable one per line so a restarted
+   * process replaces its binding instead of adding one. @defaultValue a random UUID per session
+   */
   instanceId?: string;
 
   clock?: Clock;
@@ -246,7 +256,7 @@ export function resolveOptions(o: SignInOptions): ResolvedOptions {
     hosts: o.hosts ?? {},
     dhcp,
     policy: o.policy ?? {},
-    ca: o.ca,
+    ca: caBundle(o.ca),
     verifyTls: o.verifyTls ?? true,
     cache: o.cache === false ? false : { path: o.cache?.path, readOnly: o.cache?.readOnly ?? false },
     connectTimeoutMs: positive('connectTimeoutMs', o.connectTimeoutMs, 5000),
@@ -275,6 +285,13 @@ export function resolveOptions(o: SignInOptions): ResolvedOptions {
     random: o.random ?? Math.random,
     signal: o.signal,
   };
+}
+
+function caBundle(ca: SignInOptions['ca']): SignInOptions['ca'] {
+  // Node checks the type only when the TLS handshake starts, from a socket callback.
+  const ok = (v: unknown): boolean => typeof v === 'string' || Buffer.isBuffer(v);
+  if (ca !== undefined && !(ok(ca) || (Array.isArray(ca) && ca.every(ok)))) throw new UsageError('INVALID_OPTION', 'ca must be PEM text, a Buffer, or an array of them');
+  return ca;
 }
 
 function traceHook(h: SignInOptions['sipTrace']): SipTraceHook | undefined {

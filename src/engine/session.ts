@@ -18,7 +18,7 @@ import { candidateKey, DEFAULT_PORTS, type CacheRecord, type Candidate } from '.
 import { CacheStore } from '../cache/store.js';
 import { defaultCachePath } from '../cache/paths.js';
 import { DnsClient } from '../discovery/dns.js';
-import { PresenceError, SignInError, SiplogonError } from '../errors.js';
+import { PresenceError, SignInError, SiplogonError, UsageError } from '../errors.js';
 import { describeCandidate, resolveCandidates, resolveProgressively, runDiscovery, type DiscoveryOutcome } from './discovery.js';
 import { resolveOptions, type ResolvedOptions, type SignInOptions } from './options.js';
 import { raceConnect, type LateCandidate } from './race.js';
@@ -27,7 +27,7 @@ import { StepRecorder, type StepRecord } from './steps.js';
 import { watchNetwork } from './network-watch.js';
 import { postRegistration, type PostRegistration } from './provisioning.js';
 import { PresenceAgent, type ContactPresence, type ContactsEvent, type OwnPresence, type PresenceErrorContext } from '../presence/agent.js';
-import type { PresenceState } from '../presence/state.js';
+import { PRESENCE_STATES, type PresenceState } from '../presence/state.js';
 
 export type SessionState = 'starting' | 'discovering' | 'connecting' | 'registered' | 'reconnecting' | 'stopping' | 'stopped';
 
@@ -121,8 +121,10 @@ export class SignInSession extends EventEmitter<SessionEvents> {
       this.settleFirst = { resolve, reject };
     });
     this.first.catch(() => undefined); // observed through ready()
-    callerSignal?.addEventListener('abort', () => void this.stop(), { once: true });
     this.done = this.loop();
+    // An already-aborted signal never fires 'abort': honour it now (the loop has not started yet).
+    if (callerSignal?.aborted) void this.stop();
+    else callerSignal?.addEventListener('abort', () => void this.stop(), { once: true });
   }
 
   get state(): SessionState {
@@ -148,6 +150,22 @@ export class SignInSession extends EventEmitter<SessionEvents> {
     await this.done;
   }
 
+  /**
+   * Listeners are the caller's code: one that throws must not be taken for a failed sign-in (the
+   * loop would re-register forever, leaking each registered leg, and ready() would never settle).
+   * The exception is reported as a `warning` (or a process warning when nobody listens for those).
+   */
+  override emit<K extends keyof SessionEvents>(event: K, ...args: SessionEvents[K]): boolean {
+    try {
+      return (super.emit as (e: K, ...a: SessionEvents[K]) => boolean)(event, ...args);
+    } catch (err) {
+      const message = `a '${String(event)}' listener threw: ${err instanceof Error ? err.message : String(err)}`;
+      if (event !== 'warning' && this.listenerCount('warning') > 0) this.emit('warning', message);
+      else process.emitWarning(message, 'SiplogonListenerWarning');
+      return true;
+    }
+  }
+
   private setState(s: SessionState): void {
     if (this.stateValue === s) return;
     this.stateValue = s;
@@ -162,6 +180,9 @@ export class SignInSession extends EventEmitter<SessionEvents> {
     const o = this.options;
     // The diagnosis asks DNS itself even when a shared cache is given: it reports the network as it is.
     const dnsCache = this.run.once ? undefined : o.dnsCache;
+    // signIn() returns before anything is emitted: the caller attaches listeners first, and sees
+    // the 'discovering' state and the first step's start too.
+    await Promise.resolve();
     let dns: DnsClient;
     try {
       dns = new DnsClient({ ...(o.dnsServers ? { servers: o.dnsServers } : {}), timeoutMs: o.dnsTimeoutMs, ...(dnsCache ? { cache: dnsCache } : {}) });
@@ -603,6 +624,10 @@ export class SignInSession extends EventEmitter<SessionEvents> {
   /** Own presence for this and later registrations (SIMPLE: PUBLISH modify; Lync: category publish). */
   async setPresence(state: PresenceState, note?: string): Promise<void> {
     if (this.options.presence === false) throw new PresenceError('PRESENCE_FAILED', 'presence is turned off for this session');
+    // Checked before it is remembered: a bad state must not be published at the next registration.
+    if (!PRESENCE_STATES.includes(state) || state === 'unknown') throw new UsageError('INVALID_OPTION', `presence state must be one of online, busy, away, dnd, offline, got ${String(state)}`);
+    if (note !== undefined && typeof note !== 'string') throw new UsageError('INVALID_OPTION', 'presence note must be a string');
+    if (this.stopping) throw new PresenceError('PRESENCE_FAILED', 'the session is stopped');
     this.wantedPresence = { state, ...(note !== undefined ? { note } : {}) };
     await this.presenceStarting;
     const agent = this.presenceAgent;

@@ -30,6 +30,11 @@ export interface LabOptions {
    * (PUBLISH, an RLS list URI). @defaultValue 'lync'
    */
   presenceFlavour?: LabPresenceFlavour;
+  /**
+   * More accounts (user part → password) every registrar accepts besides `user`, e.g. the lines
+   * of a gateway (the registrars keep one binding per AoR, so N lines need N users).
+   */
+  users?: Record<string, string>;
 }
 
 export interface Lab {
@@ -73,7 +78,7 @@ export async function startLab(opts: LabOptions = {}): Promise<Lab> {
   };
   const addr = (name: string): string => addresses[name] as string;
   const ca = await createLabCa();
-  const users = { [user.replace(/^sip:/, '').split('@')[0] as string]: password };
+  const users = { ...opts.users, [user.replace(/^sip:/, '').split('@')[0] as string]: password };
   const mrasUri = `sip:mras.pool1.${domain}@${domain};gruu;opaque=srvr:MRAS:lab`;
   const relays = [`edge1.${domain}`, `edge2.${domain}`];
   const presenceFlavour = opts.presenceFlavour ?? 'lync';

@@ -306,7 +306,13 @@ export function connectSip(target: ConnectTarget, opts: ConnectOptions = {}): Pr
         // SNI must be a hostname, never an IP literal (RFC 6066 §3).
         ...(net.isIP(name) ? {} : { servername: name }),
       };
-      secure = tls.connect(tlsOpts);
+      try {
+        secure = tls.connect(tlsOpts);
+      } catch (err) {
+        // Bad TLS options (a CA of the wrong type) throw here, inside a socket callback: they
+        // must reject this connect, not crash the process.
+        return fail(new TransportError('TLS_HANDSHAKE_FAILED', `TLS setup for ${where} failed: ${(err as Error).message}`, { cause: err, details }));
+      }
       const s = secure;
       s.on('error', (err: NodeJS.ErrnoException) => {
         fail(new TransportError('TLS_HANDSHAKE_FAILED', `TLS handshake with ${where} failed: ${err.message}`, { cause: err, details: { ...details, errno: err.code } }));
