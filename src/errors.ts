@@ -28,6 +28,8 @@ export const ERROR_CODES = [
   'TRANSACTION_TIMEOUT',
   'AUTH_FAILED',
   'AUTH_UNSUPPORTED',
+  // the password source (a function: a vault, a prompt) failed or gave no password
+  'CREDENTIALS_UNAVAILABLE',
   'REGISTER_REJECTED',
   'REDIRECT_LOOP',
   'REDIRECT_LIMIT',

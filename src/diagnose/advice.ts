@@ -55,7 +55,10 @@ function seconds(ms: unknown): string {
  * answer such as AUTH_FAILED), that step decided, not an earlier candidate that was merely down.
  */
 export function decisiveStep(steps: readonly StepRecord[], signedIn: boolean, finalCode?: string): StepRecord | undefined {
-  const failed = steps.filter((st) => st.status === 'fail');
+  // Once one SRV name answered with records, the names the site does not publish explain nothing.
+  const srvAnswered = steps.some((st) => st.kind === 'dns-srv' && st.status === 'pass' && Array.isArray(st.detail['records']) && st.detail['records'].length > 0);
+  const notPublished = (st: StepRecord): boolean => st.kind === 'dns-srv' && (st.detail['outcome'] === 'nxdomain' || st.detail['outcome'] === 'nodata');
+  const failed = steps.filter((st) => st.status === 'fail' && !(srvAnswered && notPublished(st)));
   if (signedIn) return failed.find((st) => st.kind === 'provisioning' || st.kind === 'media-relay');
   const ended = finalCode === undefined ? undefined : failed.findLast((st) => ATTEMPT_KINDS.has(st.kind) && st.error?.code === finalCode);
   return ended ?? failed.find((st) => ATTEMPT_KINDS.has(st.kind)) ?? discoveryCulprit(steps, failed) ?? failed[0];
@@ -158,6 +161,8 @@ export function explain(step: StepRecord, ctx: { domain: string }): Finding {
     case 'authenticate':
       if (code === 'AUTH_FAILED')
         return { ...base, diagnosis: `${s(d['status'], '401')} after credentials: the registrar rejected the user name or password for ${s(d['aor'], 'the user')}.`, fix: 'Check the password and that the account exists and is enabled for SIP; then sign in again.' };
+      if (code === 'CREDENTIALS_UNAVAILABLE')
+        return { ...base, diagnosis: `No password to sign in with: ${step.error?.message ?? 'the password source failed'}. The registrar was reached and is not at fault.`, fix: 'Fix the password source (the credential store or function passed as password; --password-env must name a set variable), then sign in again.' };
       if (code === 'AUTH_UNSUPPORTED')
         return { ...base, diagnosis: `The registrar only offers ${s(d['schemes'], 'authentication schemes')} that siplogon does not speak (digest is supported).`, fix: 'Enable digest authentication for this client, or test with a client that does NTLM/Kerberos/TLS-DSK.' };
       if (code === 'TRANSACTION_TIMEOUT')

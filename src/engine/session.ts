@@ -389,7 +389,8 @@ export class SignInSession extends EventEmitter<SessionEvents> {
       } catch (err) {
         const error = asSignInError(err);
         failures.push({ candidate, error });
-        if (isFatal(error)) return { error };
+        // No password: no other registrar would fare better, and none is at fault (not penalised).
+        if (isFatal(error) || error.code === 'CREDENTIALS_UNAVAILABLE') return { error };
         this.penalties.penalise(candidate, error.code);
         if (this.cycle.onAttemptFailed(candidate).action === 'rebuild' && abandonOnRecorded) return { rebuild: true };
         remaining = remaining.filter((c) => c !== candidate);

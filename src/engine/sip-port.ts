@@ -6,7 +6,7 @@
 import type { Clock } from '../core/clock.js';
 import { KeepAlive } from '../core/timers.js';
 import type { Candidate } from '../core/types.js';
-import { SiplogonError, TransportError } from '../errors.js';
+import { AuthenticationError, SiplogonError, TransportError } from '../errors.js';
 import type { SipConnection } from '../sip/connection.js';
 import { parseChallenge } from '../sip/digest.js';
 import { getHeader, getHeaders, type SipResponse } from '../sip/message.js';
@@ -62,8 +62,20 @@ export interface Leg {
   close(): void;
 }
 
+/**
+ * The password, from the caller's source. A source that throws or gives no string (a vault that
+ * is down) is CREDENTIALS_UNAVAILABLE: the registrar is not at fault, and the diagnosis must say so.
+ */
 async function password(o: ResolvedOptions): Promise<string> {
-  return typeof o.password === 'function' ? await o.password() : o.password;
+  let pw: unknown;
+  try {
+    pw = typeof o.password === 'function' ? await o.password() : o.password;
+  } catch (err) {
+    // The source's own message may quote what it was given; keep only its kind.
+    throw new AuthenticationError('CREDENTIALS_UNAVAILABLE', `the password source failed (${err instanceof Error ? err.name : typeof err})`, { stack: false });
+  }
+  if (typeof pw !== 'string' || pw === '') throw new AuthenticationError('CREDENTIALS_UNAVAILABLE', 'the password source gave no password', { stack: false });
+  return pw;
 }
 
 function challengeFacts(res: SipResponse): Record<string, unknown> {
@@ -86,10 +98,17 @@ function challengeFacts(res: SipResponse): Record<string, unknown> {
  */
 export async function openRegistration(connection: SipConnection, candidate: Candidate, o: ResolvedOptions, rec: StepRecorder): Promise<Leg> {
   const target = `${candidate.fqdn}:${candidate.port}/${candidate.transport}`;
-  const pw = await password(o);
+  let step = rec.begin('register', `REGISTER ${o.aor} at ${target}`, target, { aor: o.aor, timeoutMs: o.transactionTimeoutMs });
+  let pw: string;
+  try {
+    pw = await password(o);
+  } catch (err) {
+    step.fail(err);
+    connection.close();
+    throw err;
+  }
   let phase: 'register' | 'authenticate' = 'register';
   let requestHandler: LegRequestHandler | undefined;
-  let step = rec.begin('register', `REGISTER ${o.aor} at ${target}`, target, { aor: o.aor, timeoutMs: o.transactionTimeoutMs });
   const client = new SipClient(connection, {
     clock: o.clock,
     timerFMs: o.transactionTimeoutMs,

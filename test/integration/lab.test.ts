@@ -100,6 +100,25 @@ test('lab fault registrar-silent: the diagnosis waits 8 s per SIP transaction (n
   }
 });
 
+test('a password source that fails (a vault that is down): CREDENTIALS_UNAVAILABLE at the REGISTER step, not a DNS or registrar finding', async () => {
+  const r = await diagnose(
+    lab.signInOptions({
+      cache: false,
+      password: () => {
+        throw new Error('vault down: token s3cr3t-token expired');
+      },
+    }),
+  );
+  assert.equal(r.result, 'fail');
+  assert.equal(r.finding?.code, 'CREDENTIALS_UNAVAILABLE');
+  assert.equal(r.finding?.kind, 'register');
+  assert.match(r.finding?.fix ?? '', /password source/);
+  assert.doesNotMatch(r.finding?.fix ?? '', /Publish|SRV/);
+  assert.ok(!JSON.stringify(r).includes('s3cr3t-token'), 'the source\'s own message, which may quote secrets, is not repeated');
+  const registers = r.steps.filter((st) => st.kind === 'register');
+  assert.equal(registers.length, 1, 'no other registrar is tried: none would fare better');
+});
+
 test('diagnose() reads the device cache but never writes it (a run against a test pool must not become its next registrar)', async () => {
   const { mkdtempSync, existsSync, rmSync } = await import('node:fs');
   const { tmpdir } = await import('node:os');

@@ -33,6 +33,16 @@ test('an SRV answer named a host that does not resolve: that host decides, not t
   assert.equal(decisiveStep(steps, false)?.target, 'ghost.a.test');
 });
 
+test('an SRV name answered: unpublished SRV names are never the cause, even when nothing else explains the failure', () => {
+  id = 0;
+  const steps = [
+    step('dns-srv', 'pass', { target: '_sipinternaltls._tcp.a.test', detail: { records: [{ target: 'pool.a.test', port: 5061 }] } }),
+    nx('_sip._tcp.a.test'),
+    step('dns-host', 'pass', { target: 'pool.a.test' }),
+  ];
+  assert.equal(decisiveStep(steps, false, 'ALL_CANDIDATES_FAILED'), undefined, 'no step explains it: the report shows the error itself');
+});
+
 test('DHCP option 120 named a registrar: a missing SRV is not the cause', () => {
   id = 0;
   const steps = [
