@@ -54,11 +54,19 @@ function seconds(ms: unknown): string {
  * `finalCode` is the code the sign-in ended with: when an attempt step failed with it (a definitive
  * answer such as AUTH_FAILED), that step decided, not an earlier candidate that was merely down.
  */
+/**
+ * An SRV name the site does not publish. Sites publish some of the four names (often only
+ * _sipinternaltls), so this is shown as a fact, not a failure; the diagnosis still names it when
+ * nothing else named a registrar.
+ */
+export function unpublished(s: StepRecord): boolean {
+  return s.kind === 'dns-srv' && s.status === 'fail' && (s.detail['outcome'] === 'nxdomain' || s.detail['outcome'] === 'nodata');
+}
+
 export function decisiveStep(steps: readonly StepRecord[], signedIn: boolean, finalCode?: string): StepRecord | undefined {
   // Once one SRV name answered with records, the names the site does not publish explain nothing.
   const srvAnswered = steps.some((st) => st.kind === 'dns-srv' && st.status === 'pass' && Array.isArray(st.detail['records']) && st.detail['records'].length > 0);
-  const notPublished = (st: StepRecord): boolean => st.kind === 'dns-srv' && (st.detail['outcome'] === 'nxdomain' || st.detail['outcome'] === 'nodata');
-  const failed = steps.filter((st) => st.status === 'fail' && !(srvAnswered && notPublished(st)));
+  const failed = steps.filter((st) => st.status === 'fail' && !(srvAnswered && unpublished(st)));
   if (signedIn) return failed.find((st) => st.kind === 'provisioning' || st.kind === 'media-relay');
   const ended = finalCode === undefined ? undefined : failed.findLast((st) => ATTEMPT_KINDS.has(st.kind) && st.error?.code === finalCode);
   return ended ?? failed.find((st) => ATTEMPT_KINDS.has(st.kind)) ?? discoveryCulprit(steps, failed) ?? failed[0];

@@ -5,6 +5,7 @@
 import type { StepRecord } from '../engine/steps.js';
 import type { DiagnosisReport } from './diagnose.js';
 import { connectionLabel, formatTraceEntry } from '../sip/trace.js';
+import { unpublished } from './advice.js';
 
 const MARK: Record<StepRecord['status'], string> = { running: '…', pass: '✔', fail: '✖', skipped: '–' };
 
@@ -50,14 +51,7 @@ export function stepSummary(s: StepRecord): string {
   }
 }
 
-/**
- * An SRV name the site does not publish. Sites publish some of the four names (often only
- * _sipinternaltls), so this is shown as a fact, not a failure; the diagnosis still names it when
- * nothing else named a registrar.
- */
-export function unpublished(s: StepRecord): boolean {
-  return s.kind === 'dns-srv' && s.status === 'fail' && (s.detail['outcome'] === 'nxdomain' || s.detail['outcome'] === 'nodata');
-}
+export { unpublished };
 
 function facts(s: StepRecord): string {
   if (unpublished(s)) return `not published (${String(s.detail['outcome']).toUpperCase()})`;

@@ -151,14 +151,8 @@ export async function resolveProgressively(
   for (const host of hosts) jobs.set(normalizeName(host), resolveHost(host, list, o, rec, dns, known, resolved, hostQueries));
   const done = list.map((c) => c.addresses.length > 0 || !jobs.has(normalizeName(c.fqdn)));
   const settledOf = (k: number): Promise<void> => (done[k] ? Promise.resolve() : (jobs.get(normalizeName(list[k]!.fqdn)) as Promise<void>));
-  // Cheap test (no copies): does any of the first n candidates have addresses by now?
-  const anyResolved = (n: number): boolean => {
-    for (let k = 0; k < n; k++) {
-      const c = list[k]!;
-      if (c.addresses.length > 0 || resolved.get(normalizeName(c.fqdn))?.length) return true;
-    }
-    return false;
-  };
+  // Cheap test (no copies): does any candidate have addresses by now?
+  const anyResolved = (): boolean => list.some((c) => c.addresses.length > 0 || (resolved.get(normalizeName(c.fqdn))?.length ?? 0) > 0);
   // `ready` never rejects (LateCandidate contract): a lookup aborted by the DNS client's close
   // or the session's stop must not become an unhandled rejection where nobody awaits it.
   const laterFrom = (n: number): LateCandidate[] =>
@@ -185,7 +179,7 @@ export async function resolveProgressively(
       if (finished) return;
       if (done.every(Boolean)) return finish(list.length);
       if (!graceOver) {
-        if (timer === undefined && anyResolved(list.length)) {
+        if (timer === undefined && anyResolved()) {
           timer = o.clock.setTimeout(() => {
             graceOver = true;
             check();

@@ -47,15 +47,15 @@ export async function raceConnect(
   const attempts: Attempt[] = [];
   // A late name may bring an address already racing for the same name (the cache's FQDN resolved
   // afresh to its cached IP): that attempt would only repeat the one under way.
-  const racing = new Set<string>();
+  const same = (a: RaceTarget, b: RaceTarget): boolean =>
+    a.address === b.address && a.transport === b.transport && a.candidate.port === b.candidate.port && a.candidate.fqdn === b.candidate.fqdn;
   const enlist = (targets: readonly RaceTarget[]): RaceTarget[] => {
-    const fresh = targets.filter((t) => {
-      const key = `${t.transport}|${t.candidate.port}|${t.candidate.fqdn}|${t.address}`;
-      if (racing.has(key)) return false;
-      racing.add(key);
-      return true;
-    });
-    for (const target of fresh) attempts.push({ target, abort: new AbortController() });
+    const fresh: RaceTarget[] = [];
+    for (const t of targets) {
+      if (attempts.some((a) => same(a.target, t))) continue;
+      attempts.push({ target: t, abort: new AbortController() });
+      fresh.push(t);
+    }
     return fresh;
   };
   const initial = enlist(expandRaceTargets(candidates));

@@ -12,7 +12,7 @@ import { RegistrarCycle } from '../core/cycle.js';
 import { PenaltyList } from '../core/penalty.js';
 import { DEFAULT_CANDIDATE_POLICY } from '../core/candidates.js';
 import { isWithinDomain } from '../core/names.js';
-import { parseUri } from '../sip/message.js';
+import type { RedirectContact } from '../sip/register.js';
 import { PreferredRegistrarProbe } from '../core/timers.js';
 import { candidateKey, DEFAULT_PORTS, type CacheRecord, type Candidate } from '../core/types.js';
 import { CacheStore } from '../cache/store.js';
@@ -563,18 +563,10 @@ export class SignInSession extends EventEmitter<SessionEvents> {
    * the in-band registrars, so the next sign-in goes there instead of back through discovery.
    */
   private learnFromRedirectedRefresh(reason: SiplogonError): void {
-    const uris = reason.details['redirect'];
-    if (!Array.isArray(uris)) return;
-    const named: Candidate[] = [];
-    for (const u of uris) {
-      try {
-        const p = parseUri(String(u));
-        const t = p.params.get('transport');
-        named.push(redirectCandidate({ host: p.host, port: p.port, transport: t ?? undefined }));
-      } catch {
-        /* an unusable Contact names nothing */
-      }
-    }
+    // The Registration already parsed the Contacts (host, port, transport) into the error.
+    const contacts = reason.details['contacts'] as readonly RedirectContact[] | undefined;
+    if (!Array.isArray(contacts)) return;
+    const named = contacts.map((c) => redirectCandidate(c));
     const next = named.filter((c) => this.allowedRegistrar(c));
     if (next.length > 0) this.cycle.learnInBand(next, `${String(reason.details['status'] ?? '3xx')} to a refresh from ${this.current?.registrar.fqdn ?? 'the registrar'}`);
   }

@@ -112,7 +112,7 @@ export class Registration extends EventEmitter<RegistrationEvents> {
     if (o.kind === 'registered') return o;
     this.registeredExpires = 0;
     throw new RegistrationError('REGISTER_REJECTED', `registration refresh redirected: ${o.status} ${o.response.reason} to ${o.contacts.map((c) => c.uri).join(', ')}`, {
-      details: { status: o.status, reason: o.response.reason, redirect: o.contacts.map((c) => c.uri) },
+      details: { status: o.status, reason: o.response.reason, redirect: o.contacts.map((c) => c.uri), contacts: o.contacts },
     });
   }
 

@@ -4,53 +4,30 @@
 // registrars (no auth) and the lab's DNS server on 127.0.34.3x.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import net from 'node:net';
-import { SipStreamFramer } from '../../src/sip/framing.js';
-import { getHeader, getHeaderLines, serializeMessage, type SipHeader, type SipRequest } from '../../src/sip/message.js';
+import { getHeader } from '../../src/sip/message.js';
 import { SignInSession, type Registered } from '../../src/engine/session.js';
 import { startDnsServer, type LabDnsServer } from '../../src/lab/dns-server.js';
 import { QUIET } from '../helpers/quiet.js';
+import { startPlainSipServer, type PlainSipServer } from '../helpers/plain-sip-server.js';
 
 const D = 'redir.test';
 const IP = { dns: '127.0.34.30', pool1: '127.0.34.31', pool2: '127.0.34.32' };
-const sockets = new Set<net.Socket>();
-const servers: net.Server[] = [];
+const servers: PlainSipServer[] = [];
 let dns: LabDnsServer;
 
-/** A TCP registrar granting `expires`; with `redirectRefreshTo`, a REGISTER on a Call-ID it has seen gets a 301 there. */
-function registrar(address: string, expires: number, redirectRefreshTo?: string): Promise<void> {
+/** A registrar granting `expires`; with `redirectRefreshTo`, a REGISTER on a Call-ID it has seen gets a 301 there. */
+async function registrar(address: string, expires: number, redirectRefreshTo?: string): Promise<void> {
   const seen = new Set<string>();
-  const server = net.createServer((sock) => {
-    sockets.add(sock);
-    sock.on('close', () => sockets.delete(sock));
-    sock.on('error', () => undefined);
-    const framer = new SipStreamFramer();
-    sock.on('data', (chunk) => {
-      for (const f of framer.push(chunk)) {
-        if (f.type !== 'message' || f.message.kind !== 'request') continue;
-        const req = f.message as SipRequest;
-        const callId = getHeader(req, 'Call-ID') ?? '';
-        const headers: SipHeader[] = [
-          ...getHeaderLines(req, 'Via').map((value) => ({ name: 'Via', value })),
-          { name: 'From', value: getHeader(req, 'From') ?? '' },
-          { name: 'To', value: `${getHeader(req, 'To') ?? ''};tag=srv` },
-          { name: 'Call-ID', value: callId },
-          { name: 'CSeq', value: getHeader(req, 'CSeq') ?? '' },
-        ];
-        const refresh = req.method === 'REGISTER' && seen.has(callId) && getHeader(req, 'Expires') !== '0';
-        if (req.method === 'REGISTER') seen.add(callId);
-        if (refresh && redirectRefreshTo) {
-          headers.push({ name: 'Contact', value: `<${redirectRefreshTo}>` });
-          sock.write(serializeMessage({ kind: 'response', status: 301, reason: 'Moved Permanently', headers, body: Buffer.alloc(0) }));
-          continue;
-        }
-        if (req.method === 'REGISTER') headers.push({ name: 'Contact', value: `${getHeader(req, 'Contact') ?? ''};expires=${expires}` });
-        sock.write(serializeMessage({ kind: 'response', status: 200, reason: 'OK', headers, body: Buffer.alloc(0) }));
-      }
-    });
-  });
-  servers.push(server);
-  return new Promise((r) => server.listen(5060, address, r));
+  servers.push(
+    await startPlainSipServer(address, 5060, (req, reply) => {
+      if (req.method !== 'REGISTER') return reply(200, 'OK');
+      const callId = getHeader(req, 'Call-ID') ?? '';
+      const refresh = seen.has(callId) && getHeader(req, 'Expires') !== '0';
+      seen.add(callId);
+      if (refresh && redirectRefreshTo) return reply(301, 'Moved Permanently', [{ name: 'Contact', value: `<${redirectRefreshTo}>` }]);
+      reply(200, 'OK', [{ name: 'Contact', value: `${getHeader(req, 'Contact') ?? ''};expires=${expires}` }]);
+    }),
+  );
 }
 
 before(async () => {
@@ -69,8 +46,7 @@ before(async () => {
 });
 
 after(async () => {
-  for (const s of sockets) s.destroy();
-  await Promise.all(servers.map((s) => new Promise<void>((r) => s.close(() => r()))));
+  await Promise.all(servers.map((s) => s.close()));
   await dns?.stop();
 });
 

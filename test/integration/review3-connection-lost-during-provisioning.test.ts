@@ -4,53 +4,31 @@
 // later, so the session sat in "registered" on a dead socket, its refresh failure swallowed too.
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import net from 'node:net';
-import { SipStreamFramer } from '../../src/sip/framing.js';
-import { getHeader, getHeaderLines, serializeMessage, type SipRequest } from '../../src/sip/message.js';
+import { getHeader } from '../../src/sip/message.js';
 import { SignInSession } from '../../src/engine/session.js';
+import { startPlainSipServer, type PlainSipServer } from '../helpers/plain-sip-server.js';
 
 const ADDR = '127.0.34.11';
-const sockets = new Set<net.Socket>();
 let subscribes = 0;
 let registers = 0;
-
-/** A plain TCP registrar: 200 to REGISTER (no auth); drops the connection at the first SUBSCRIBE. */
-const server = net.createServer((sock) => {
-  sockets.add(sock);
-  sock.on('close', () => sockets.delete(sock));
-  sock.on('error', () => undefined);
-  const framer = new SipStreamFramer();
-  sock.on('data', (chunk) => {
-    for (const f of framer.push(chunk)) {
-      if (f.type !== 'message' || f.message.kind !== 'request') continue;
-      const req = f.message as SipRequest;
-      if (req.method === 'SUBSCRIBE' && ++subscribes === 1) {
-        sock.destroy();
-        return;
-      }
-      if (req.method === 'REGISTER') registers++;
-      const headers = [
-        ...getHeaderLines(req, 'Via').map((value) => ({ name: 'Via', value })),
-        { name: 'From', value: getHeader(req, 'From') ?? '' },
-        { name: 'To', value: `${getHeader(req, 'To') ?? ''};tag=r3srv` },
-        { name: 'Call-ID', value: getHeader(req, 'Call-ID') ?? '' },
-        { name: 'CSeq', value: getHeader(req, 'CSeq') ?? '' },
-      ];
-      if (req.method === 'REGISTER') headers.push({ name: 'Contact', value: `${getHeader(req, 'Contact') ?? ''};expires=600` });
-      sock.write(serializeMessage({ kind: 'response', status: 200, reason: 'OK', headers, body: Buffer.alloc(0) }));
-    }
-  });
-});
+let server: PlainSipServer | undefined;
 
 let session: SignInSession | undefined;
 after(async () => {
   await session?.stop();
-  for (const s of sockets) s.destroy();
-  await new Promise<void>((r) => server.close(() => r()));
+  await server?.close();
 });
 
 test('a connection lost during provisioning is noticed: the session leaves "registered" and signs in again', async () => {
-  await new Promise<void>((r) => server.listen(5060, ADDR, r));
+  // A plain TCP registrar: 200 to REGISTER (no auth); drops the connection at the first SUBSCRIBE.
+  server = await startPlainSipServer(ADDR, 5060, (req, reply, sock) => {
+    if (req.method === 'SUBSCRIBE' && ++subscribes === 1) return void sock.destroy();
+    if (req.method === 'REGISTER') {
+      registers++;
+      return reply(200, 'OK', [{ name: 'Contact', value: `${getHeader(req, 'Contact') ?? ''};expires=600` }]);
+    }
+    reply(200, 'OK');
+  });
   session = new SignInSession({
     user: 'sip:alice@review3.test',
     password: 'pw-r3',

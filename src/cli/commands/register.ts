@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import net from 'node:net';
 import { Option, type Command } from 'commander';
 import { SiplogonError, UsageError } from '../../errors.js';
-import { collect } from '../common.js';
+import { collect, readPassword } from '../common.js';
 import type { SignOnResult } from '../../sip/sign-on.js';
 
 interface RegisterCliOptions {
@@ -67,8 +67,7 @@ export function addRegisterCommand(program: Command): void {
         try {
           const { host, port } = parseHostPort(o.registrar, o.transport);
           if (!parseUri(o.user).user) throw new UsageError('INVALID_URI', `--user must be an AoR with a user part, got ${JSON.stringify(o.user)}`);
-          const password = process.env[o.passwordEnv];
-          if (password === undefined || password === '') throw new UsageError('INVALID_OPTION', `environment variable ${o.passwordEnv} is not set`);
+          const password = readPassword(o.passwordEnv);
           usage = { host, port, map: parseResolve(o.resolve), timeout: positiveInt(o.timeout, '--timeout'), expires: positiveInt(o.expires, '--expires'), password };
           if (o.ca) {
             try {
